@@ -1,0 +1,423 @@
+"""Training loops and the `python -m aigc.train` CLI.
+
+    python -m aigc.train gan --dataset mnist --epochs 10 --out checkpoints/gan-mnist
+
+A Trainer owns every side effect: device, folders, EMA, checkpoints. After
+each epoch it writes, each atomically: the serving model (config.json +
+model.safetensors), the full training state (train_state.pt: models, EMA,
+optimizers, RNG states, so --resume continues exactly), a row of
+history.jsonl, a fixed-noise grid samples/epoch_NNN.png and the model card.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from . import latent
+from .card import make_card
+from .classifier import Classifier
+from .data import DATASETS, ImageSet, load_dataset
+from .gan import Discriminator, Generator, d_hinge_loss, g_hinge_loss
+from .io import atomic_write, atomic_write_text, read_jsonl, save_model_files, write_jsonl
+from .vae import VAE
+
+STATE_NAME = "train_state.pt"
+KINDS = ("gan", "vae", "classifier")
+DEFAULTS = {  # per kind: batch size, learning rate
+    "gan": {"batch_size": 64, "lr": 2e-4},
+    "vae": {"batch_size": 128, "lr": 1e-3},
+    "classifier": {"batch_size": 128, "lr": 1e-3},
+}
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for, but no CUDA device is available; use auto or cpu")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {name!r}; choose auto, cpu or cuda")
+    return torch.device(name)
+
+
+def hardware_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads"
+
+
+# ---- recipes: what one step of each kind does ------------------------------
+class Recipe:
+    """Builds the modules and optimizers of one kind and takes one step.
+    modules/optimizers are dicts so the Trainer can save and restore them."""
+
+    def __init__(self, classes, dataset, lr, device, model_kwargs):
+        self.device = device
+        self.modules: dict[str, torch.nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    def step(self, x, y, gen) -> dict[str, float]:
+        raise NotImplementedError
+
+    def serving_model(self, train_set: ImageSet):
+        """The model to export after an epoch (may do a little work first)."""
+        raise NotImplementedError
+
+
+class GANRecipe(Recipe):
+    """Hinge loss, spectral-norm projection discriminator, one D step per G
+    step, and an exponential moving average of G used for sampling."""
+
+    ema_decay = 0.999
+
+    def __init__(self, classes, dataset, lr, device, model_kwargs):
+        super().__init__(classes, dataset, lr, device, model_kwargs)
+        G = Generator(classes=classes, dataset=dataset, **model_kwargs).to(device)
+        D = Discriminator(n_classes=len(classes), ch=G.ch).to(device)
+        G_ema = copy.deepcopy(G).eval()
+        for p in G_ema.parameters():
+            p.requires_grad_(False)
+        self.modules = {"G": G, "D": D, "G_ema": G_ema}
+        self.optimizers = {
+            "G": torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999)),
+            "D": torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999)),
+        }
+
+    def step(self, x, y, gen):
+        G, D, G_ema = self.modules["G"], self.modules["D"], self.modules["G_ema"]
+        B = len(x)
+        z = torch.randn(B, G.z_dim, generator=gen, device=self.device)
+        with torch.no_grad():
+            fake = G(z, y)
+        d_loss = d_hinge_loss(D(x, y), D(fake, y))
+        self.optimizers["D"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["D"].step()
+
+        z = torch.randn(B, G.z_dim, generator=gen, device=self.device)
+        g_loss = g_hinge_loss(D(G(z, y), y))
+        self.optimizers["G"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.optimizers["G"].step()
+
+        with torch.no_grad():
+            for pe, p in zip(G_ema.parameters(), G.parameters()):
+                pe.lerp_(p, 1 - self.ema_decay)
+            for be, b in zip(G_ema.buffers(), G.buffers()):
+                be.copy_(b)
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+    @torch.no_grad()
+    def serving_model(self, train_set):
+        # The EMA weights meet BatchNorm statistics gathered by the live G;
+        # recompute them for the EMA weights ("standing statistics") from a
+        # fixed-seed stream, so the training RNG is left untouched.
+        G_ema = self.modules["G_ema"]
+        gen = torch.Generator(device=self.device).manual_seed(1234)
+        for m in G_ema.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average over the batches below
+        G_ema.train()
+        for _ in range(20):
+            z = torch.randn(256, G_ema.z_dim, generator=gen, device=self.device)
+            y = torch.randint(0, len(G_ema.classes), (256,), generator=gen, device=self.device)
+            G_ema(z, y)
+        for m in G_ema.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.momentum = 0.1
+        return G_ema.eval()
+
+
+class VAERecipe(Recipe):
+    """Negative ELBO with a Bernoulli likelihood. On MNIST each pixel is
+    binarized afresh every time it is used (dynamic binarization, Burda et al.
+    2016); Fashion-MNIST keeps its gray levels as Bernoulli targets."""
+
+    def __init__(self, classes, dataset, lr, device, model_kwargs):
+        super().__init__(classes, dataset, lr, device, model_kwargs)
+        self.binarize = dataset == "mnist"
+        vae = VAE(classes=classes, dataset=dataset, **model_kwargs).to(device)
+        self.modules = {"vae": vae}
+        self.optimizers = {"vae": torch.optim.Adam(vae.parameters(), lr=lr)}
+
+    def step(self, x, y, gen):
+        vae = self.modules["vae"]
+        if self.binarize:
+            x = torch.bernoulli(x, generator=gen)
+        nelbo, rec, kl = vae(x, generator=gen)
+        loss = nelbo.mean()
+        self.optimizers["vae"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizers["vae"].step()
+        return {"loss": loss.item(), "rec": rec.mean().item(), "kl": kl.mean().item()}
+
+    def serving_model(self, train_set):
+        vae = self.modules["vae"].eval()
+        vae.fit_class_prior(train_set.floats(), train_set.labels)
+        vae.train()
+        return vae
+
+
+class ClassifierRecipe(Recipe):
+    """Cross-entropy with light augmentation: each batch is shifted by up to
+    2 pixels, so the classifier does not lean on exact centring (generated
+    images are not perfectly centred)."""
+
+    def __init__(self, classes, dataset, lr, device, model_kwargs):
+        super().__init__(classes, dataset, lr, device, model_kwargs)
+        clf = Classifier(classes=classes, dataset=dataset, **model_kwargs).to(device)
+        self.modules = {"classifier": clf}
+        self.optimizers = {"classifier": torch.optim.Adam(clf.parameters(), lr=lr)}
+
+    def step(self, x, y, gen):
+        clf = self.modules["classifier"]
+        # x: (B, 1, 28, 28); a random shift per image, by padding and cropping
+        B = len(x)
+        pad = torch.nn.functional.pad(x, (2, 2, 2, 2))                       # (B, 1, 32, 32)
+        dx = torch.randint(0, 5, (B,), generator=gen, device=x.device)
+        dy = torch.randint(0, 5, (B,), generator=gen, device=x.device)
+        ar = torch.arange(28, device=x.device)
+        rows = (dy[:, None] + ar[None, :])[:, :, None].expand(B, 28, 28)
+        cols = (dx[:, None] + ar[None, :])[:, None, :].expand(B, 28, 28)
+        x = pad[torch.arange(B, device=x.device)[:, None, None], 0, rows, cols].unsqueeze(1)
+        loss = torch.nn.functional.cross_entropy(clf(x), y)
+        self.optimizers["classifier"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizers["classifier"].step()
+        return {"loss": loss.item()}
+
+    def serving_model(self, train_set):
+        return self.modules["classifier"].eval()
+
+
+RECIPES = {"gan": GANRecipe, "vae": VAERecipe, "classifier": ClassifierRecipe}
+
+
+# ---- the trainer -----------------------------------------------------------
+class Trainer:
+    def __init__(self, kind: str, dataset: str, out: str | Path, *, batch_size: int | None = None,
+                 lr: float | None = None, seed: int = 0, device: str | torch.device = "auto",
+                 data_dir: str | None = None, model_kwargs: dict | None = None,
+                 train_set: ImageSet | None = None, test_set: ImageSet | None = None,
+                 progress: bool = True):
+        if kind not in RECIPES:
+            raise ValueError(f"unknown model kind {kind!r}; choose one of {list(RECIPES)}")
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {dataset!r}; choose one of {list(DATASETS)}")
+        self.kind, self.dataset, self.out = kind, dataset, Path(out)
+        self.batch_size = batch_size or DEFAULTS[kind]["batch_size"]
+        self.lr = lr or DEFAULTS[kind]["lr"]
+        if self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("batch size must be at least 1 and the learning rate positive")
+        self.seed = seed
+        self.model_kwargs = dict(model_kwargs or {})
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.progress = progress
+        self.train_set = train_set or load_dataset(dataset, train=True, data_dir=data_dir)
+        self.test_set = test_set
+        if self.test_set is None and kind == "classifier":
+            self.test_set = load_dataset(dataset, train=False, data_dir=data_dir)
+        torch.manual_seed(seed)  # module initialisation
+        self.recipe = RECIPES[kind](self.train_set.classes, dataset, self.lr, self.device, self.model_kwargs)
+        self.perm_gen = torch.Generator().manual_seed(seed)                      # data order
+        self.noise_gen = torch.Generator(device=self.device).manual_seed(seed + 1)  # noise in steps
+        self.epoch = 0
+        self.step_count = 0
+        # The whole dataset lives on the device: batches are index slices.
+        self.images = self.train_set.images.to(self.device)
+        self.labels = self.train_set.labels.to(self.device)
+
+    # -- state ------------------------------------------------------------
+    def state_dict(self) -> dict:
+        state = {
+            "kind": self.kind, "dataset": self.dataset, "epoch": self.epoch, "step": self.step_count,
+            "settings": {"batch_size": self.batch_size, "lr": self.lr, "seed": self.seed,
+                         "model_kwargs": self.model_kwargs},
+            "modules": {k: m.state_dict() for k, m in self.recipe.modules.items()},
+            "optimizers": {k: o.state_dict() for k, o in self.recipe.optimizers.items()},
+            "rng": {"perm": self.perm_gen.get_state(), "noise": self.noise_gen.get_state(),
+                    "torch": torch.get_rng_state()},
+        }
+        if self.device.type == "cuda":
+            state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, m in self.recipe.modules.items():
+            m.load_state_dict(state["modules"][k], strict=True)
+        for k, o in self.recipe.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        self.perm_gen.set_state(state["rng"]["perm"])
+        self.noise_gen.set_state(state["rng"]["noise"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if self.device.type == "cuda" and "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        self.epoch, self.step_count = state["epoch"], state["step"]
+
+    @staticmethod
+    def read_state(out: str | Path) -> dict:
+        path = Path(out) / STATE_NAME
+        if not path.exists():
+            raise FileNotFoundError(f"nothing to resume: {path} does not exist")
+        # Our own file, written by this trainer; weights_only refuses anything
+        # but tensors and plain containers all the same.
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    @classmethod
+    def resume(cls, out: str | Path, **kwargs) -> "Trainer":
+        state = cls.read_state(out)
+        s = state["settings"]
+        trainer = cls(state["kind"], state["dataset"], out, batch_size=s["batch_size"], lr=s["lr"],
+                      seed=s["seed"], model_kwargs=s["model_kwargs"], **kwargs)
+        trainer.load_state_dict(state)
+        return trainer
+
+    # -- the loop -----------------------------------------------------------
+    def train(self, epochs: int, on_epoch=None, should_stop=None) -> list[dict]:
+        """Train until `epochs` epochs are done in total. on_epoch(row) is
+        called after each epoch's files are written; should_stop() is polled
+        between steps and ends the run after the current epoch's files
+        are left as they were (nothing half-done is written)."""
+        if epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {epochs}")
+        history = [r for r in read_jsonl(self.out / "history.jsonl") if r["epoch"] <= self.epoch]
+        if self.epoch >= epochs:
+            return history
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._write_training_meta()
+        n, B = len(self.images), self.batch_size
+        steps = n // B
+        if steps == 0:
+            raise ValueError(f"batch size {B} is larger than the {n} training images")
+        amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
+        for module in self.recipe.modules.values():
+            module.train()
+        self.recipe.modules.get("G_ema", torch.nn.Identity()).eval()
+        while self.epoch < epochs:
+            t0 = time.perf_counter()
+            perm = torch.randperm(n, generator=self.perm_gen).to(self.device)
+            sums: dict[str, float] = {}
+            bar = tqdm(range(steps), desc=f"epoch {self.epoch + 1}/{epochs}", disable=not self.progress,
+                       leave=False, dynamic_ncols=True, file=sys.stderr)
+            for i in bar:
+                if should_stop is not None and should_stop():
+                    bar.close()
+                    return history
+                idx = perm[i * B:(i + 1) * B]
+                x = self.images[idx].unsqueeze(1).float().div_(255.0)   # (B, 1, 28, 28)
+                with amp:
+                    losses = self.recipe.step(x, self.labels[idx], self.noise_gen)
+                for k, v in losses.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                self.step_count += 1
+                if i % 20 == 0:
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
+            bar.close()
+            self.epoch += 1
+            elapsed = time.perf_counter() - t0
+            row = {"epoch": self.epoch, "step": self.step_count,
+                   **{k: round(v / steps, 5) for k, v in sums.items()},
+                   "epoch_time_s": round(elapsed, 2), "images_per_s": round(steps * B / elapsed, 1),
+                   "device": str(self.device), "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            model = self.recipe.serving_model(self.train_set)
+            if self.kind == "classifier":
+                pred = model.predict(self.test_set.floats())
+                row["test_accuracy"] = round((pred == self.test_set.labels).float().mean().item(), 5)
+                model.train()
+            history.append(row)
+            self._write_epoch(model, history)
+            print(self._summary(row, epochs), flush=True)
+            if on_epoch is not None:
+                on_epoch(row)
+        return history
+
+    def _summary(self, row: dict, epochs: int) -> str:
+        skip = {"epoch", "step", "device", "time", "epoch_time_s", "images_per_s"}
+        losses = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in skip)
+        return (f"epoch {row['epoch']}/{epochs}  {losses}  "
+                f"{row['epoch_time_s']:.0f}s  {row['images_per_s']:.0f} img/s  {row['device']}")
+
+    def _write_training_meta(self) -> None:
+        main = {"gan": "G", "vae": "vae", "classifier": "classifier"}[self.kind]
+        meta = {"kind": self.kind, "dataset": self.dataset, "batch_size": self.batch_size, "lr": self.lr,
+                "seed": self.seed, "parameters": self.recipe.modules[main].num_parameters(),
+                "hardware": hardware_name(self.device), "torch": torch.__version__,
+                "date": dt.date.today().isoformat()}
+        atomic_write_text(self.out / "training.json", json.dumps(meta, indent=2) + "\n")
+
+    def _write_epoch(self, model, history: list[dict]) -> None:
+        # Order matters for a kill at any moment: the state goes last, and a
+        # resume drops history rows newer than the state.
+        save_model_files(model, self.out)
+        if self.kind in ("gan", "vae"):
+            k = len(model.classes)
+            z = latent.seed_noise(0, 10, model.z_dim).repeat(k, 1)       # (10k, D): same noise per column
+            y = torch.arange(k).repeat_interleave(10)
+            img = latent.to_pil(latent.grid(model.generate(z, y), nrow=10), scale=2)
+            atomic_write(self.out / "samples" / f"epoch_{self.epoch:03d}.png",
+                         lambda tmp: img.save(tmp, format="PNG"))
+        model.train()
+        self.recipe.modules.get("G_ema", torch.nn.Identity()).eval()
+        write_jsonl(self.out / "history.jsonl", history)
+        atomic_write_text(self.out / "README.md", str(make_card(self.out, self.out.name)))
+        atomic_write(self.out / STATE_NAME, lambda tmp: torch.save(self.state_dict(), tmp))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m aigc.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("kind", choices=KINDS, help="what to train")
+    p.add_argument("--dataset", choices=sorted(DATASETS), help="mnist (digits) or fashion (Fashion-MNIST)")
+    p.add_argument("--epochs", type=int, required=True, help="total epochs (with --resume: the new total)")
+    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--resume", action="store_true", help="continue from the last finished epoch in --out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=None, help="default: 64 (gan), 128 (vae, classifier)")
+    p.add_argument("--lr", type=float, default=None, help="default: 2e-4 (gan), 1e-3 (vae, classifier)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--data-dir", default=None, help="datasets folder (default: $AIGC_DATA_DIR, else ./data with download)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar, only per-epoch lines")
+    args = p.parse_args(argv)
+    try:
+        common = dict(device=args.device, data_dir=args.data_dir, progress=not args.no_progress)
+        if args.resume:
+            trainer = Trainer.resume(args.out, **common)
+            if trainer.kind != args.kind or (args.dataset and args.dataset != trainer.dataset):
+                p.error(f"{args.out} holds a {trainer.kind} run on {trainer.dataset}, not {args.kind} "
+                        f"on {args.dataset or trainer.dataset}")
+            print(f"resuming {args.out} after epoch {trainer.epoch}", flush=True)
+        else:
+            if not args.dataset:
+                p.error("--dataset is required (mnist or fashion)")
+            if (Path(args.out) / STATE_NAME).exists():
+                p.error(f"{args.out} already holds a run: pass --resume to continue it, or pick another --out")
+            trainer = Trainer(args.kind, args.dataset, args.out, batch_size=args.batch_size, lr=args.lr,
+                              seed=args.seed, **common)
+        trainer.train(args.epochs)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
