@@ -12,7 +12,8 @@ Where things live:
     aigc/classifier.py  the evaluation classifier
     aigc/latent.py      pure functions: seeds -> noise, lerp/slerp, grids, images
     aigc/data.py        datasets, class names, the data-dir rule
-    aigc/hub.py         where checkpoints come from (local, bundled)
+    aigc/hub.py         where checkpoints come from (local folder, Hugging Face Hub, bundled)
+    aigc/publish.py     `python -m aigc.publish`: the four checkpoints and their cards to the Hub
     aigc/train.py       training loops and `python -m aigc.train`
     aigc/card.py        model cards;  aigc/io.py: atomic file writes
 """
@@ -22,24 +23,15 @@ import torch
 
 from .classifier import Classifier
 from .gan import Discriminator, Generator
-from .hub import BUNDLED, read_config, resolve
-from .model import GenerativeModel, HubModule
+from . import hub
+from .hub import BUNDLED, HubError, read_config
+from .model import GenerativeModel, HubModule, pick_device
 from .vae import VAE
 
 FAMILIES: dict[str, type[HubModule]] = {"gan": Generator, "vae": VAE, "classifier": Classifier}
 
 __all__ = ["load", "load_folder", "BUNDLED", "FAMILIES", "Generator", "Discriminator", "VAE",
-           "Classifier", "GenerativeModel", "HubModule"]
-
-
-def _device(device: str | torch.device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'")
-    return torch.device(device)
+           "Classifier", "GenerativeModel", "HubModule", "HubError", "pick_device"]
 
 
 def load_folder(folder, device: str | torch.device = "auto") -> HubModule:
@@ -49,14 +41,23 @@ def load_folder(folder, device: str | torch.device = "auto") -> HubModule:
     family = config.get("family")
     if family not in FAMILIES:
         raise ValueError(f"{folder}/config.json names family {family!r}; expected one of {list(FAMILIES)}")
-    return FAMILIES[family].from_pretrained(str(folder), map_location=str(_device(device)))
+    return FAMILIES[family].from_pretrained(str(folder), map_location=str(pick_device(device)))
 
 
-def load(name: str, device: str | torch.device = "auto") -> HubModule:
+def load(name: str, device: str | torch.device = "auto", *, hub_repo: str | None = None,
+         hub_strict: bool = False) -> HubModule:
     """A bundled model by name ("gan-mnist", "gan-fashion", "vae-mnist",
     "vae-fashion") or a checkpoint folder -> an eval-mode model on `device`
-    ("auto": CUDA when available). `model.source` says where it came from."""
-    folder, source = resolve(name)
-    model = load_folder(folder, device)
-    model.source = source
-    return model
+    ("auto": CUDA when available).
+
+    hub_repo ("ORG/NAME" or "ORG/NAME@revision"): for a bundled name, the
+    Hugging Face Hub repo to try first (the model is in its NAME/ subfolder);
+    None or "": the bundled checkpoints only. Nothing is read from the
+    environment here: the app turns AIGC_HUB_REPO / AIGC_HUB_STRICT into these
+    arguments. When the Hub cannot serve the model, the bundled copy is loaded
+    and `model.source_note` says why; hub_strict=True raises HubError instead.
+
+    `model.source` says where it came from: "hub:ORG/NAME@<commit sha>",
+    "bundled:checkpoints/gan-mnist" or "local:<folder>"."""
+    device = pick_device(device)  # a bad device is the caller's error, not a reason to leave the Hub copy
+    return hub.load(name, lambda folder: load_folder(folder, device), hub_repo=hub_repo, hub_strict=hub_strict)

@@ -23,6 +23,19 @@ CONFIG_NAME = "config.json"
 Labels = int | Sequence[int] | torch.Tensor | None
 
 
+def pick_device(name: str | torch.device = "auto") -> torch.device:
+    """"auto" -> CUDA when available, else the CPU; "cpu", "cuda", "cuda:N" as asked."""
+    if isinstance(name, torch.device):
+        return name
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name != "cpu" and not str(name).startswith("cuda"):
+        raise ValueError(f"unknown device {name!r}; choose auto, cpu or cuda")
+    if name != "cpu" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for, but no CUDA device is available; use auto or cpu")
+    return torch.device(name)
+
+
 class HubModule(nn.Module, PyTorchModelHubMixin):
     """An nn.Module saved as config.json (its __init__ arguments plus its
     family) and model.safetensors, and loaded back strictly from a folder."""

@@ -24,11 +24,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import latent
+from . import latent, metrics
 from .card import make_card
 from .classifier import Classifier
 from .data import DATASETS, ImageSet, load_dataset
 from .gan import Discriminator, Generator, d_hinge_loss, g_hinge_loss
+from .model import pick_device
 from .io import atomic_write, atomic_write_text, read_jsonl, save_model_files, write_jsonl
 from .vae import VAE
 
@@ -39,16 +40,6 @@ DEFAULTS = {  # per kind: batch size, learning rate
     "vae": {"batch_size": 128, "lr": 1e-3},
     "classifier": {"batch_size": 128, "lr": 1e-3},
 }
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but no CUDA device is available; use auto or cpu")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"unknown device {name!r}; choose auto, cpu or cuda")
-    return torch.device(name)
 
 
 def hardware_name(device: torch.device) -> str:
@@ -219,7 +210,7 @@ class Trainer:
                  lr: float | None = None, seed: int = 0, device: str | torch.device = "auto",
                  data_dir: str | None = None, model_kwargs: dict | None = None,
                  train_set: ImageSet | None = None, test_set: ImageSet | None = None,
-                 progress: bool = True):
+                 progress: bool = True, quality=None):
         if kind not in RECIPES:
             raise ValueError(f"unknown model kind {kind!r}; choose one of {list(RECIPES)}")
         if dataset not in DATASETS:
@@ -233,6 +224,7 @@ class Trainer:
         self.model_kwargs = dict(model_kwargs or {})
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.progress = progress
+        self.quality = quality  # model -> {metric: value}, merged into each history row
         self.train_set = train_set or load_dataset(dataset, train=True, data_dir=data_dir)
         self.test_set = test_set
         if self.test_set is None and kind == "classifier":
@@ -344,6 +336,9 @@ class Trainer:
                 pred = model.predict(self.test_set.floats())
                 row["test_accuracy"] = round((pred == self.test_set.labels).float().mean().item(), 5)
                 model.train()
+            if self.quality is not None:
+                row.update(self.quality(model))
+                model.train()
             history.append(row)
             self._write_epoch(model, history)
             print(self._summary(row, epochs), flush=True)
@@ -383,6 +378,33 @@ class Trainer:
         atomic_write(self.out / STATE_NAME, lambda tmp: torch.save(self.state_dict(), tmp))
 
 
+def quality_check(kind: str, dataset: str, classifier_dir: str | None, data_dir: str | None):
+    """The cheap per-epoch quality check for GANs and VAEs: class accuracy and
+    Frechet distance of 2,000 samples against 2,000 test images, judged by the
+    evaluation classifier. None when there is no classifier to judge with."""
+    from . import load_folder
+    from .hub import BUNDLED_DIR, is_checkpoint_dir
+
+    if kind == "classifier":
+        return None
+    folder = Path(classifier_dir) if classifier_dir else BUNDLED_DIR / f"classifier-{dataset}"
+    if not is_checkpoint_dir(folder):
+        if classifier_dir:
+            raise FileNotFoundError(f"--eval-classifier {classifier_dir} is not a checkpoint folder")
+        print(f"no evaluation classifier at {folder}: history will hold losses only", flush=True)
+        return None
+    classifier = load_folder(folder, device="cpu")
+    real = load_dataset(dataset, train=False, data_dir=data_dir).floats(slice(0, 2000))
+
+    def check(model):
+        device = model.device
+        q = metrics.quick_quality(model.to("cpu"), classifier, real)
+        model.to(device)
+        return q
+
+    return check
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m aigc.train", description=__doc__.split("\n\n")[0])
     p.add_argument("kind", choices=KINDS, help="what to train")
@@ -395,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=None, help="default: 2e-4 (gan), 1e-3 (vae, classifier)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--data-dir", default=None, help="datasets folder (default: $AIGC_DATA_DIR, else ./data with download)")
+    p.add_argument("--eval-classifier", default=None,
+                   help="classifier checkpoint for the per-epoch quality check "
+                        "(default: the bundled classifier-<dataset>, when it exists)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, only per-epoch lines")
     args = p.parse_args(argv)
     try:
@@ -412,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
                 p.error(f"{args.out} already holds a run: pass --resume to continue it, or pick another --out")
             trainer = Trainer(args.kind, args.dataset, args.out, batch_size=args.batch_size, lr=args.lr,
                               seed=args.seed, **common)
+        trainer.quality = quality_check(trainer.kind, trainer.dataset, args.eval_classifier, args.data_dir)
         trainer.train(args.epochs)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

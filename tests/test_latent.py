@@ -70,3 +70,39 @@ def test_grid_and_images():
     assert torch.equal(arr[:4, :4], arr[0, 0].expand(4, 4))
     back = latent.from_uint8(latent.to_uint8(x[0]))
     torch.testing.assert_close(back, x[0], atol=1 / 255, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["linear", "spherical"])
+def test_class_mix_goes_from_one_class_to_the_other(mode):
+    w = latent.class_mix(3, 8, 10, steps=5, mode=mode)
+    assert w.shape == (5, 10)
+    torch.testing.assert_close(w.sum(1), torch.ones(5))               # a blend, never more or less
+    assert w[0, 3] == 1 and w[-1, 8] == 1                              # pure a, then pure b
+    assert (w[:, 3].diff() < 0).all() and (w[:, 8].diff() > 0).all()   # monotone hand-over
+    others = torch.ones(10, dtype=torch.bool)
+    others[[3, 8]] = False
+    assert w[:, others].abs().max() == 0
+    assert w[2, 3].item() == pytest.approx(0.5, abs=1e-6)             # halfway by symmetry
+
+
+def test_class_mix_rejects_bad_classes():
+    with pytest.raises(ValueError, match="class indices"):
+        latent.class_mix(3, 10, 10, 4)
+
+
+def test_bounce_plays_forward_then_back_without_repeating_ends():
+    x = torch.arange(5)
+    assert latent.bounce(x).tolist() == [0, 1, 2, 3, 4, 3, 2, 1]
+    assert latent.bounce(torch.arange(2)).tolist() == [0, 1]
+
+
+def test_heatmap_colours():
+    h = latent.heatmap(torch.tensor([[0.0, 1 / 3, 2 / 3, 1.0]]))
+    assert h.shape == (1, 4, 3) and h.dtype == np.uint8
+    assert h[0].tolist() == [[0, 0, 0], [255, 0, 0], [255, 255, 0], [255, 255, 255]]
+
+
+def test_tile_scale():
+    assert latent.tile_scale(30) == 8            # one picture: capped at 8x
+    assert latent.tile_scale(242) == 3           # an 8x8 grid: 726 px
+    assert latent.tile_scale(3002) == 1          # never below 1

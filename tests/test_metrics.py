@@ -1,0 +1,76 @@
+import json
+import os
+
+import pytest
+import torch
+
+import aigc
+from aigc import evaluate, metrics
+from aigc.classifier import Classifier
+from aigc.hub import BUNDLED_DIR
+
+from .conftest import CLASSES, synthetic_set
+
+
+@pytest.fixture
+def classifier():
+    torch.manual_seed(0)
+    return Classifier(classes=CLASSES, ch=8, feature_dim=16).eval()
+
+
+def test_frechet_distance_is_zero_for_a_set_with_itself_and_grows_with_noise(classifier):
+    g = torch.Generator().manual_seed(0)
+    a = synthetic_set(400).floats()
+    noisy = [(a + s * torch.randn(a.shape, generator=g)).clamp(0, 1) for s in (0.05, 0.2, 0.5)]
+    d_self = metrics.frechet_distance(classifier, a, a)
+    d = [metrics.frechet_distance(classifier, a, b) for b in noisy]
+    assert abs(d_self) < 1e-6
+    assert 0 < d[0] < d[1] < d[2]
+
+
+def test_class_accuracy_counts_hits_per_class(classifier):
+    x = synthetic_set(50).floats()
+    pred = classifier.predict(x)
+    overall, per_class = metrics.class_accuracy(classifier, x, pred)  # labels = its own predictions
+    assert overall == 1.0 and all(a == 1.0 or a != a for a in per_class)  # nan for absent classes
+    wrong = (pred + 1) % 10
+    assert metrics.class_accuracy(classifier, x, wrong)[0] == 0.0
+
+
+def test_balanced_samples_cover_every_class(tiny_gan):
+    x, y = metrics.balanced_samples(tiny_gan, per_class=3)
+    assert x.shape == (30, 1, 28, 28) and torch.equal(y, torch.arange(10).repeat_interleave(3))
+    x2, _ = metrics.balanced_samples(tiny_gan, per_class=3)
+    assert torch.equal(x, x2)
+
+
+def test_evaluate_model_on_tiny_models(tiny_gan, tiny_vae, classifier):
+    train, test = synthetic_set(200), synthetic_set(100, seed=1)
+    r = evaluate.evaluate_model(tiny_vae, classifier, train, test, samples=5, iw=20)
+    assert 0 <= r["class_accuracy"] <= 1 and set(r["class_accuracy_per_class"]) == set(CLASSES)
+    assert r["frechet_ratio"] == pytest.approx(r["frechet"] / r["frechet_floor"], rel=0.02)
+    assert r["nll_iw"] <= r["nelbo"] + 1.0  # the bound is below the ELBO (up to Monte-Carlo noise)
+    assert 0 <= r["reconstruction_mse"] <= 1 and r["iw_k"] == 20
+    g = evaluate.evaluate_model(tiny_gan, classifier, train, test, samples=5, iw=20)
+    assert "nll_iw" not in g and g["frechet_samples"] == 50
+
+
+def test_binarize_once_is_fixed():
+    x = torch.rand(10, 1, 28, 28)
+    b = evaluate.binarize_once(x)
+    assert torch.equal(b, evaluate.binarize_once(x)) and set(b.unique().tolist()) <= {0.0, 1.0}
+
+
+@pytest.mark.skipif(not os.environ.get("AIGC_DATA_DIR"), reason="needs $AIGC_DATA_DIR with the datasets")
+@pytest.mark.parametrize("dataset", ["mnist", "fashion"])
+def test_bundled_classifier_accuracy_matches_what_it_reports(dataset):
+    from aigc.data import load_dataset
+    from aigc.io import read_jsonl
+
+    folder = BUNDLED_DIR / f"classifier-{dataset}"
+    clf = aigc.load_folder(folder, device="cpu")
+    test = load_dataset(dataset, train=False)
+    acc, _ = metrics.class_accuracy(clf, test.floats(), test.labels)
+    reported = read_jsonl(folder / "history.jsonl")[-1]["test_accuracy"]
+    assert acc == pytest.approx(reported, abs=1e-4)
+    assert acc >= {"mnist": 0.992, "fashion": 0.92}[dataset]
