@@ -15,6 +15,14 @@ Where things live:
     aigc/hub.py         where checkpoints come from (local folder, Hugging Face Hub, bundled)
     aigc/publish.py     `python -m aigc.publish`: the four checkpoints and their cards to the Hub
     aigc/train.py       training loops and `python -m aigc.train`
+    aigc/metrics.py     class accuracy, Frechet distance, VAE likelihood
+    aigc/evaluate.py    `python -m aigc.evaluate`: metrics.json and a table
+    aigc/demo.py        the demo's handlers (app.py lays out the page and wires them)
+    aigc/preprocess.py  uploads and sketches -> MNIST-style 28x28 inputs
+    aigc/morph.py       conditioning on a blend of classes
+    aigc/media.py       PNG/GIF encoding for the demo
+    aigc/examples.py    the bundled example images (checkpoints/examples/)
+    aigc/bench.py       `python -m aigc.bench`: speed table
     aigc/card.py        model cards;  aigc/io.py: atomic file writes
 """
 from __future__ import annotations

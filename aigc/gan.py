@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils.parametrizations import spectral_norm
 
 from .model import GenerativeModel
 
@@ -23,12 +22,19 @@ class ConditionalBatchNorm(nn.Module):
         nn.init.zeros_(self.bias.weight)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        # x: (B, C, H, W), y: (B,)
-        return self.bn(x) * self.gain(y)[:, :, None, None] + self.bias(y)[:, :, None, None]
+        # x: (B, C, H, W); y: (B,) class indices, or (B, K) float weights over
+        # the classes (a blend, to morph one class into another; one-hot
+        # weights give exactly the lookup).
+        if y.dim() == 2:
+            gain, bias = y @ self.gain.weight, y @ self.bias.weight      # (B, C)
+        else:
+            gain, bias = self.gain(y), self.bias(y)
+        return self.bn(x) * gain[:, :, None, None] + bias[:, :, None, None]
 
 
 class Generator(GenerativeModel, library_name="aigc", tags=["gan", "aigc"]):
-    """z (B, z_dim) and class y (B,) -> image (B, 1, 28, 28) in [0, 1].
+    """z (B, z_dim) and class y (B,) (or class weights (B, K)) -> image
+    (B, 1, 28, 28) in [0, 1].
 
     7x7 -> 14x14 -> 28x28 through transposed convolutions, each followed by a
     class-conditional BatchNorm."""
@@ -59,32 +65,35 @@ class Generator(GenerativeModel, library_name="aigc", tags=["gan", "aigc"]):
 
 
 class Discriminator(nn.Module):
-    """Projection discriminator (Miyato & Koyama 2018): score = psi(h) + <embed(y), h>,
-    with spectral norm on every layer. Image (B, 1, 28, 28) in [0, 1] -> (B,)."""
+    """Conditional DCGAN discriminator: the class enters as an extra input
+    channel (a learned 28x28 map per class) and again through a projection
+    term on the penultimate features (Miyato & Koyama 2018), so D must judge
+    "is this a real image of class y", not only "is this real".
+    Image (B, 1, 28, 28) in [0, 1], y (B,) -> score (B,) (a logit: > 0 means real)."""
 
     def __init__(self, *, n_classes: int, ch: int = 32):
         super().__init__()
-        self.convs = nn.ModuleList([
-            spectral_norm(nn.Conv2d(1, ch, 4, 2, 1)),            # -> (B, ch, 14, 14)
-            spectral_norm(nn.Conv2d(ch, 2 * ch, 4, 2, 1)),       # -> (B, 2ch, 7, 7)
-            spectral_norm(nn.Conv2d(2 * ch, 4 * ch, 3, 1, 1)),   # -> (B, 4ch, 7, 7)
-        ])
-        self.psi = spectral_norm(nn.Linear(4 * ch, 1))
-        self.embed = spectral_norm(nn.Embedding(n_classes, 4 * ch))
+        self.class_map = nn.Embedding(n_classes, 28 * 28)
+        self.convs = nn.Sequential(
+            nn.Conv2d(2, 2 * ch, 4, 2, 1), nn.LeakyReLU(0.2),                          # (B, 2ch, 14, 14)
+            nn.Conv2d(2 * ch, 4 * ch, 4, 2, 1), nn.BatchNorm2d(4 * ch), nn.LeakyReLU(0.2),  # (B, 4ch, 7, 7)
+            nn.Flatten(),
+        )
+        self.psi = nn.Linear(4 * ch * 49, 1)
+        self.embed = nn.Embedding(n_classes, 4 * ch * 49)
+        nn.init.zeros_(self.embed.weight)  # the projection starts neutral and is learned
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        h = x * 2 - 1
-        for conv in self.convs:
-            h = F.leaky_relu(conv(h), 0.2)
-        # Mean, not sum, over the 7x7 positions: with a sum the scores start
-        # 49x larger, the hinge saturates within a few dozen steps and G collapses.
-        h = h.mean(dim=(2, 3))                            # (B, 4ch)
+        m = self.class_map(y).view(-1, 1, 28, 28)
+        h = self.convs(torch.cat([x * 2 - 1, m], dim=1))   # (B, 4ch*49)
         return self.psi(h).squeeze(1) + (self.embed(y) * h).sum(1)
 
 
-def d_hinge_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
-    return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+def d_loss_fn(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """Non-saturating GAN loss (Goodfellow et al. 2014), discriminator side."""
+    return F.softplus(-real_scores).mean() + F.softplus(fake_scores).mean()
 
 
-def g_hinge_loss(fake_scores: torch.Tensor) -> torch.Tensor:
-    return -fake_scores.mean()
+def g_loss_fn(fake_scores: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss: -log D(G(z))."""
+    return F.softplus(-fake_scores).mean()

@@ -86,3 +86,38 @@ def to_pil(x: torch.Tensor, scale: int = 1) -> Image.Image:
 def from_uint8(a: np.ndarray) -> torch.Tensor:
     """uint8 (H, W) -> float (1, H, W) in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(a)).float().div(255.0).unsqueeze(0)
+
+
+# ---- for the demo: paths between classes, animations, heat maps --------------
+def class_mix(a: int, b: int, n_classes: int, steps: int, mode: str = "linear") -> torch.Tensor:
+    """Weights (steps, n_classes) that morph class a into class b: the one-hot
+    codes of a and b joined by `mode`'s path, each row scaled to sum to 1 so
+    the conditioning stays a blend of the two classes (on the spherical path
+    that eases in and out)."""
+    for c in (a, b):
+        if not isinstance(c, int) or isinstance(c, bool) or not 0 <= c < n_classes:
+            raise ValueError(f"class indices must be integers from 0 to {n_classes - 1}, got {a!r} and {b!r}")
+    eye = torch.eye(n_classes)
+    w = interpolate(eye[a], eye[b], steps, mode).clamp_min(0)   # (steps, K)
+    return w / w.sum(1, keepdim=True)
+
+
+def bounce(frames: torch.Tensor) -> torch.Tensor:
+    """(T, ...) -> (2T - 2, ...): forward, then back without repeating either
+    end, so a looping animation plays back and forth without a stutter."""
+    return torch.cat([frames, frames.flip(0)[1:-1]])
+
+
+def heatmap(x: torch.Tensor) -> np.ndarray:
+    """(H, W) or (1, H, W) in [0, 1] -> uint8 (H, W, 3) in 'hot' colours:
+    black at 0, through red and yellow, to white at 1."""
+    x = x.detach().cpu().clamp(0, 1)
+    x = x[0] if x.dim() == 3 else x                                     # (H, W)
+    rgb = torch.stack([(3 * x).clamp(0, 1), (3 * x - 1).clamp(0, 1), (3 * x - 2).clamp(0, 1)], dim=-1)
+    return rgb.mul(255).round().to(torch.uint8).numpy()
+
+
+def tile_scale(width: int, target: int = 960, max_scale: int = 8) -> int:
+    """The integer nearest-neighbour upscale that brings `width` pixels closest
+    to `target` without passing it (at least 1, at most max_scale)."""
+    return max(1, min(max_scale, target // max(width, 1)))

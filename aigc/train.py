@@ -28,7 +28,7 @@ from . import latent, metrics
 from .card import make_card
 from .classifier import Classifier
 from .data import DATASETS, ImageSet, load_dataset
-from .gan import Discriminator, Generator, d_hinge_loss, g_hinge_loss
+from .gan import Discriminator, Generator, d_loss_fn, g_loss_fn
 from .model import pick_device
 from .io import atomic_write, atomic_write_text, read_jsonl, save_model_files, write_jsonl
 from .vae import VAE
@@ -75,8 +75,9 @@ class Recipe:
 
 
 class GANRecipe(Recipe):
-    """Hinge loss, spectral-norm projection discriminator, one D step per G
-    step, and an exponential moving average of G used for sampling."""
+    """Non-saturating loss, a conditional DCGAN discriminator with a
+    projection term, one D step per G step, and an exponential moving
+    average of G used for sampling."""
 
     ema_decay = 0.999
 
@@ -99,13 +100,13 @@ class GANRecipe(Recipe):
         z = torch.randn(B, G.z_dim, generator=gen, device=self.device)
         with torch.no_grad():
             fake = G(z, y)
-        d_loss = d_hinge_loss(D(x, y), D(fake, y))
+        d_loss = d_loss_fn(D(x, y), D(fake, y))
         self.optimizers["D"].zero_grad(set_to_none=True)
         d_loss.backward()
         self.optimizers["D"].step()
 
         z = torch.randn(B, G.z_dim, generator=gen, device=self.device)
-        g_loss = g_hinge_loss(D(G(z, y), y))
+        g_loss = g_loss_fn(D(G(z, y), y))
         self.optimizers["G"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optimizers["G"].step()

@@ -1,0 +1,234 @@
+"""How fast the demo is: start-up, each action through gradio_client and by
+the model alone, 20 visitors at once, and training images/s per family.
+Prints a table; it is a measurement, not a test.
+
+    python -m aigc.bench                          # the bundled checkpoints
+    python -m aigc.bench --checkpoint-dir DIR     # DIR/gan-mnist, ...
+
+Targets (issue 3, 2 CPU cores): 64-image sample round trip median <= 150 ms,
+32-frame interpolation with its GIF <= 400 ms, reconstruction <= 150 ms,
+`python app.py` ready to serve within 10 s. Where a bundled checkpoint is
+missing, untrained models of the same architecture stand in (same speed).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+from .hub import BUNDLED, BUNDLED_DIR, REPO_ROOT, is_checkpoint_dir
+
+TARGETS_MS = {"sample": 150, "interpolate": 400, "reconstruct": 150, "startup": 10_000}
+
+
+def timings(fn, repeats: int, warmup: int = 2) -> list[float]:
+    """Milliseconds per call, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def summary(ms: list[float]) -> tuple[float, float]:
+    """(median, 90th percentile)."""
+    s = sorted(ms)
+    return statistics.median(s), s[min(len(s) - 1, round(0.9 * (len(s) - 1)))]
+
+
+def stand_ins(folder: Path) -> Path:
+    """Untrained GANs and VAEs with the training defaults' architecture, for
+    timing before the real checkpoints exist."""
+    from .data import class_names
+    from .gan import Generator
+    from .vae import VAE
+
+    for name in BUNDLED:
+        family, dataset = name.split("-")  # our own fixed names: "gan-mnist", ...
+        torch.manual_seed(0)
+        cls = Generator if family == "gan" else VAE
+        cls(classes=class_names(dataset), dataset=dataset).eval().save_pretrained(folder / name)
+    return folder
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(checkpoint_dir: Path | None, device: str, timeout_s: float = 60.0) -> tuple[subprocess.Popen, str, float]:
+    """`python app.py` on a free port -> (process, url, seconds until the page is served)."""
+    port = free_port()
+    cmd = [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), "--device", device]
+    if checkpoint_dir is not None:
+        cmd += ["--checkpoint-dir", str(checkpoint_dir)]
+    log = tempfile.TemporaryFile(mode="w+")   # not a pipe: a full pipe would stall the server
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    while time.perf_counter() - t0 < timeout_s:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"app.py exited with {proc.returncode}: {log.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return proc, url, time.perf_counter() - t0
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"app.py was not serving after {timeout_s:.0f}s")
+
+
+def training_speed(kind: str, steps: int, device: str, data_dir: str | None) -> float:
+    """Training images/s of one family: aigc.train.Trainer on a slice of MNIST
+    (random pictures when the dataset is not at hand) for three short epochs;
+    the first warms up, the best of the other two is reported (on a shared
+    machine the best is the least disturbed)."""
+    from .data import ImageSet, class_names, load_dataset
+    from .train import DEFAULTS, Trainer
+
+    batch = DEFAULTS[kind]["batch_size"]
+    n = steps * batch
+    try:
+        full = load_dataset("mnist", train=True, data_dir=data_dir, download=False)
+        data = ImageSet(full.images[:n].clone(), full.labels[:n].clone(), full.classes)
+    except FileNotFoundError:
+        g = torch.Generator().manual_seed(0)
+        data = ImageSet(torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=g),
+                        torch.arange(n) % 10, class_names("mnist"))
+    with tempfile.TemporaryDirectory(prefix="aigc-bench-train-") as out:
+        trainer = Trainer(kind, "mnist", out, device=device, train_set=data, test_set=data, progress=False)
+        history = trainer.train(epochs=3)   # each row times the steps only, not the files written after
+    return max(row["images_per_s"] for row in history[1:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m aigc.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint-dir", default=None, help="folder with gan-mnist, ... (default: the bundled ones)")
+    p.add_argument("--repeats", type=int, default=30, help="timed calls per measurement")
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--train-steps", type=int, default=10, help="steps per epoch in the training-speed runs (0: skip)")
+    p.add_argument("--data-dir", default=None, help="datasets folder for the training-speed runs")
+    args = p.parse_args(argv)
+
+    import aigc
+    from gradio_client import Client, handle_file
+
+    from .demo import Studio, serving_threads
+    from .train import DEFAULTS
+    from .examples import EXAMPLES_DIR, list_examples
+
+    folder = Path(args.checkpoint_dir) if args.checkpoint_dir else BUNDLED_DIR
+    missing = [n for n in BUNDLED if not is_checkpoint_dir(folder / n)]
+    note = ""
+    tmp = None
+    if missing:
+        tmp = tempfile.TemporaryDirectory(prefix="aigc-bench-")
+        folder = stand_ins(Path(tmp.name))
+        note = f"(untrained stand-ins of the same architecture for all four models: {', '.join(missing)} not found)"
+    app_dir = None if folder == BUNDLED_DIR else folder
+    rows: list[tuple[str, float, float | None, str]] = []   # what, median ms, p90 ms, target
+
+    def add(what: str, ms: list[float], target: str = ""):
+        med, p90 = summary(ms)
+        rows.append((what, med, p90, target))
+
+    # ---- the app, through gradio_client --------------------------------------
+    proc, url, startup = start_app(app_dir, args.device)
+    try:
+        rows.append(("python app.py: ready to serve", startup * 1000, None, "<= 10 s"))
+        client = Client(url, verbose=False)
+        examples = list_examples("mnist", EXAMPLES_DIR)
+        if not examples:
+            raise SystemExit(f"no example pictures in {EXAMPLES_DIR}: run python -m aigc.examples first")
+        path = str(examples[0].path)
+        example = handle_file(path)
+        for family in ("gan", "vae"):
+            add(f"API sample, 64 {family.upper()} digits",
+                timings(lambda: client.predict(family, "mnist", "3", 64, 0, 1.0, api_name="/sample"), args.repeats),
+                "<= 150 ms")
+        add("API interpolate, 32 frames + GIF (GAN)",
+            timings(lambda: client.predict("seeds", "gan", "mnist", 1, 2, "3", "8", None, None, "spherical", 32,
+                                           api_name="/interpolate"), args.repeats), "<= 400 ms")
+        add("API reconstruct, upload + VAE", timings(lambda: client.predict("mnist", example, api_name="/reconstruct"),
+                                                     args.repeats), "<= 150 ms")
+        # 20 visitors at once, each with their own connection.
+        clients = [Client(url, verbose=False) for _ in range(20)]
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(20) as pool:
+            done = list(pool.map(lambda c: c.predict("gan", "fashion", "every class", 10, 0, 1.0, api_name="/sample"),
+                                 clients))
+        crowd_ms = (time.perf_counter() - t0) * 1000
+        rows.append((f"API 20 visitors at once, 100-image grids ({len(done)}/20 served)", crowd_ms, None, "all served"))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+    # ---- the same work in-process: model alone, and the handler -----------------
+    torch.set_num_threads(serving_threads()[1])   # as app.py serves
+    models = [aigc.load(str(folder / n), args.device) for n in BUNDLED]
+    studio = Studio(models, checkpoints_dir=folder)
+    gan, vae = studio.models[("gan", "mnist")], studio.models[("vae", "mnist")]
+    from . import latent
+    from .preprocess import prepare
+
+    add("model: GAN.sample(64)", timings(lambda: gan.sample(64, 3, 0), args.repeats))
+    add("model: VAE.sample(64)", timings(lambda: vae.sample(64, 3, 0), args.repeats))
+    add("handler: sample 64 (grid, upscale, PNG)", timings(lambda: studio.sample("gan", "mnist", "3", 64, 0, 1.0),
+                                                              args.repeats))
+    z = latent.interpolate(latent.seed_noise(1, 1, gan.z_dim), latent.seed_noise(2, 1, gan.z_dim), 32)
+    add("model: GAN.generate(32 frames)", timings(lambda: gan.generate(z, 3), args.repeats))
+    add("handler: interpolate 32 + GIF", timings(lambda: studio.interpolate("seeds", "gan", "mnist", 1, 2, "3", "8",
+                                                                            None, None, "spherical", 32), args.repeats))
+    x = prepare(path, "mnist")
+    add("model: VAE.reconstruct(1)", timings(lambda: vae.reconstruct(x), args.repeats))
+    add("handler: reconstruct (read, preprocess, VAE, PNG)",
+        timings(lambda: studio.reconstruct("mnist", path), args.repeats))
+
+    # ---- training speed -----------------------------------------------------------
+    # aigc.train uses torch's default, every core; 1 thread shows what is left when the cores are busy
+    # (many small ops each waiting for a second thread that is not scheduled can be 10x slower).
+    train_rows = []
+    if args.train_steps > 0:
+        for threads in sorted({1, os.cpu_count() or 1}):
+            torch.set_num_threads(threads)
+            for kind in ("gan", "vae"):
+                train_rows.append((kind, threads, training_speed(kind, args.train_steps, args.device, args.data_dir)))
+
+    # ---- the table ---------------------------------------------------------------------
+    cpu = platform.processor() or platform.machine()
+    print(f"\naigc benchmark {note}\n{os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__}, "
+          f"serving {serving_threads()[0]} requests at once x {serving_threads()[1]} torch thread(s), "
+          f"device {args.device}, {args.repeats} repeats\n")
+    print("| measurement | median | p90 | target |")
+    print("| --- | ---: | ---: | --- |")
+    for what, med, p90, target in rows:
+        unit = (lambda v: f"{v / 1000:.1f} s") if med >= 1000 else (lambda v: f"{v:.1f} ms")
+        print(f"| {what} | {unit(med)} | {'' if p90 is None else unit(p90)} | {target} |")
+    for kind, threads, ips in train_rows:
+        print(f"| training {kind.upper()} (batch {DEFAULTS[kind]['batch_size']}, {threads} thread"
+              f"{'s' if threads > 1 else ''}), images/s | {ips:,.0f} |  |  |")
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

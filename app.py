@@ -1,0 +1,277 @@
+"""The aigc demo: draw new pictures, morph between them, redraw your own, and
+watch the models learn.
+
+    python app.py                 # http://127.0.0.1:7860
+    python app.py --share         # and a public link
+
+Runs unchanged as a Hugging Face Space (sdk: gradio, app_file: app.py). This
+file is layout and event wiring only; the handlers are in aigc/demo.py.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import gradio as gr
+import torch
+from PIL import Image
+
+import aigc
+from aigc.demo import (DATASETS, EVERY_CLASS, FAMILIES, INTERPOLATIONS, MAX_COUNT, MAX_SEED, PATHS, STEPS,
+                       Studio, plain_errors, plain_upload_errors, serving_threads)
+from aigc.examples import EXAMPLES_DIR
+from aigc.hub import BUNDLED, BUNDLED_DIR
+
+HEADER = """# aigc studio
+These small neural networks learned to draw handwritten digits and pieces of clothing: a **GAN** invents
+new pictures from random numbers, and a **VAE** squeezes a picture into a few numbers and redraws it from
+them. Each tab lets you try one thing: make new pictures, morph one into another, have your own picture
+redrawn, or watch how the models learned."""
+
+THEME = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],   # no web fonts: works offline
+                       font_mono=["ui-monospace", "monospace"])
+CSS = ".pixelated img { image-rendering: pixelated; }"   # upscaled pixels stay square when the browser resizes
+SKETCH_SHEET = {"background": Image.new("RGBA", (280, 280), "white"), "layers": [], "composite": None}
+MAX_QUEUE = 100          # waiting requests beyond this are turned away with a message
+MAX_UPLOAD = "10mb"
+
+
+def build_demo(models, *, checkpoints_dir=BUNDLED_DIR, examples_dir=EXAMPLES_DIR,
+               concurrency: int | None = None) -> gr.Blocks:
+    """The page, from loaded models (GenerativeModels, one per family and
+    dataset). checkpoints_dir: the training folders the train-status tab reads."""
+    studio = Studio(models, checkpoints_dir=checkpoints_dir, examples_dir=examples_dir)
+    digits = Studio.class_choices("mnist")
+    checkpoints = studio.checkpoint_names()
+    pixelated = ["pixelated"]
+
+    with gr.Blocks(title="aigc studio", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(HEADER)
+        gr.Markdown(studio.model_sources(), elem_id="sources")
+        with gr.Tabs():
+            # ---- layout: sample ------------------------------------------------
+            with gr.Tab("Sample", id="sample"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        s_family = gr.Radio(list(FAMILIES.items()), value="gan", label="Model")
+                        s_dataset = gr.Radio(list(DATASETS.items()), value="mnist", label="Pictures of")
+                        s_class = gr.Dropdown(Studio.class_choices("mnist", every=True), value=EVERY_CLASS,
+                                              label="Class", allow_custom_value=True)
+                        s_count = gr.Slider(1, MAX_COUNT, value=8, step=1,
+                                            label="How many (per class with 'every class')")
+                        with gr.Row():
+                            s_seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed",
+                                               scale=3)
+                            s_dice = gr.Button("Random seed", scale=1)
+                        s_temp = gr.Slider(0.05, 2.0, value=1.0, step=0.05,
+                                           label="Temperature (lower: more typical, higher: more varied)")
+                        s_go = gr.Button("Generate", variant="primary", elem_id="sample-go")
+                    with gr.Column(scale=2):
+                        first = studio.sample("gan", "mnist", EVERY_CLASS, 8, 0, 1.0) \
+                            if ("gan", "mnist") in studio.models else None   # the page opens with pictures
+                        s_out = gr.Image(first, label="Samples",
+                                         type="filepath", interactive=False,
+                                         buttons=["download", "fullscreen"], elem_classes=pixelated,
+                                         height=640, elem_id="sample-out")
+
+            # ---- layout: interpolate -------------------------------------------
+            with gr.Tab("Interpolate", id="interpolate"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        i_mode = gr.Radio(list(INTERPOLATIONS.items()), value="seeds", label="Morph between")
+                        i_family = gr.Radio(list(FAMILIES.items()), value="gan", label="Model")
+                        i_dataset = gr.Radio(list(DATASETS.items()), value="mnist", label="Pictures of")
+                        with gr.Row() as i_seeds:
+                            i_seed_a = gr.Number(1, precision=0, minimum=0, maximum=MAX_SEED, label="Seed A")
+                            i_seed_b = gr.Number(2, precision=0, minimum=0, maximum=MAX_SEED, label="Seed B")
+                        with gr.Row():
+                            i_class_a = gr.Dropdown(digits, value=digits[3][1], label="Class A",
+                                                    allow_custom_value=True)
+                            i_class_b = gr.Dropdown(digits, value=digits[8][1], label="Class B",
+                                                    allow_custom_value=True, visible=False)
+                        with gr.Column(visible=False) as i_images:
+                            with gr.Row():
+                                i_image_a = plain_upload_errors(gr.Image(
+                                    type="filepath", image_mode=None, label="Picture A", height=180,
+                                    sources=["upload", "clipboard"]))
+                                i_image_b = plain_upload_errors(gr.Image(
+                                    type="filepath", image_mode=None, label="Picture B", height=180,
+                                    sources=["upload", "clipboard"]))
+                            # Test pictures of classes 0 and 1, 2 and 3, ... of each dataset
+                            pairs = [[d, *studio.example_paths(d, 10)[i:i + 2]] for d in DATASETS.values()
+                                     for i in range(0, 10, 2)]
+                            gr.Examples(pairs, [i_dataset, i_image_a, i_image_b], label="Test pictures",
+                                        visible_columns=[1, 2], api_name="example_pair", api_visibility="private")
+                        i_path = gr.Radio(list(PATHS.items()), value="spherical", label="Path")
+                        i_steps = gr.Slider(*STEPS, value=16, step=1, label="Steps")
+                        i_go = gr.Button("Interpolate", variant="primary", elem_id="interpolate-go")
+                    with gr.Column(scale=2):
+                        i_strip = gr.Image(label="Frames", type="filepath", interactive=False,
+                                           buttons=["download", "fullscreen"], elem_classes=pixelated,
+                                           elem_id="interpolate-strip")
+                        i_gif = gr.Image(label="Animation (GIF)", type="filepath", interactive=False,
+                                         buttons=["download"], elem_classes=pixelated, height=260,
+                                         elem_id="interpolate-gif")
+
+            # ---- layout: reconstruct -------------------------------------------
+            with gr.Tab("Reconstruct", id="reconstruct"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        r_dataset = gr.Radio(list(DATASETS.items()), value="mnist", label="VAE trained on")
+                        with gr.Tabs():
+                            with gr.Tab("Upload"):
+                                r_image = plain_upload_errors(gr.Image(
+                                    type="filepath", image_mode=None, label="Your picture", height=240,
+                                    sources=["upload", "clipboard"]))
+                                r_go = gr.Button("Reconstruct", variant="primary", elem_id="reconstruct-go")
+                            with gr.Tab("Draw"):
+                                # A white sheet as background: with it the brush is ready at once.
+                                r_sketch = gr.Sketchpad(SKETCH_SHEET, type="pil", image_mode="RGBA",
+                                                        canvas_size=SKETCH_SHEET["background"].size,
+                                                        brush=gr.Brush(default_size=20, colors=["#000000"],
+                                                                       color_mode="fixed"),
+                                                        layers=False, label="Draw here")
+                                r_go_sketch = gr.Button("Reconstruct my drawing", variant="primary",
+                                                        elem_id="sketch-go")
+                    with gr.Column(scale=2):
+                        r_panels = gr.Image(label="Input, reconstruction and difference", type="filepath",
+                                            interactive=False, buttons=["download", "fullscreen"],
+                                            elem_classes=pixelated, elem_id="reconstruct-out")
+                        r_error = gr.Number(label="Reconstruction error (mean pixel difference, 0 = perfect)",
+                                            interactive=False)
+                        r_verdict = gr.Textbox(label="Verdict", interactive=False, elem_id="reconstruct-verdict")
+                r_outputs = [r_panels, r_error, r_verdict]
+                r_examples = [gr.Examples([[d, p] for p in studio.example_paths(d, 10)], [r_dataset, r_image],
+                                          label=label, visible_columns=[1], api_name=f"example_{d}",
+                                          api_visibility="private", elem_id=f"examples-{d}")
+                              for label, d in (("Test digits", "mnist"), ("Test clothing", "fashion"))]
+
+            # ---- layout: train status ------------------------------------------
+            with gr.Tab("Training", id="train-status"):
+                with gr.Row():
+                    t_name = gr.Dropdown(checkpoints, value=checkpoints[0] if checkpoints else None,
+                                         label="Checkpoint", allow_custom_value=True, scale=3)
+                    t_refresh = gr.Button("Refresh", scale=1)
+                with gr.Row():
+                    curves = dict(x="epoch", y="value", color="series", height=260, x_axis_format="~g",
+                                  y_axis_format="~g")
+                    t_loss = gr.LinePlot(title="Training losses", **curves)
+                    t_fractions = gr.LinePlot(title="Accuracy (if measured)", y_lim=[0, 1], **curves)
+                    t_others = gr.LinePlot(title="Frechet distance, other measures", **curves)
+                with gr.Row():
+                    with gr.Column():
+                        t_epoch = gr.Slider(1, 2, value=1, step=1, label="Epoch", visible=False)
+                        t_grid = gr.Image(label="Fixed noise, one row per class, after this epoch", type="pil",
+                                          format="png", interactive=False, elem_classes=pixelated,
+                                          height=440, elem_id="train-grid")
+                    with gr.Column():
+                        t_facts = gr.Markdown()
+                        t_metrics = gr.Markdown()
+                t_outputs = [t_loss, t_fractions, t_others, t_epoch, t_grid, t_facts, t_metrics]
+
+        # A number the page cannot read (say "abc" from an API script) gets words, not a bare "Error".
+        def num(v):
+            return f"{int(v):,}" if float(v).is_integer() else f"{v:g}"
+
+        for number in (s_count, s_seed, s_temp, i_seed_a, i_seed_b, i_steps, t_epoch):
+            plain_errors(number, f"{number.label} must be a number from {num(number.minimum)} "
+                                 f"to {num(number.maximum)}.")
+
+        # ---- wiring --------------------------------------------------------
+        s_go.click(studio.sample, [s_family, s_dataset, s_class, s_count, s_seed, s_temp], s_out, api_name="sample")
+        s_dice.click(Studio.random_seed, None, s_seed, api_visibility="private")
+        s_dataset.change(lambda d: gr.Dropdown(choices=Studio.class_choices(d, every=True), value=EVERY_CLASS),
+                         s_dataset, s_class, api_visibility="private")
+
+        i_go.click(studio.interpolate, [i_mode, i_family, i_dataset, i_seed_a, i_seed_b, i_class_a, i_class_b,
+                                        i_image_a, i_image_b, i_path, i_steps], [i_strip, i_gif],
+                   api_name="interpolate")
+        i_dataset.change(lambda d: [gr.Dropdown(choices=Studio.class_choices(d), value=Studio.class_choices(d)[i][1])
+                                    for i in (3, 8)], i_dataset, [i_class_a, i_class_b], api_visibility="private")
+        # The fields each way of interpolating uses; the others are hidden.
+        toggled = [i_family, i_seeds, i_seed_b, i_class_a, i_class_b, i_images]
+        uses = {"seeds": [i_family, i_seeds, i_seed_b, i_class_a],
+                "classes": [i_family, i_seeds, i_class_a, i_class_b],
+                "images": [i_images]}   # the VAE: only it can encode pictures
+        i_mode.change(lambda m: [type(c)(visible=any(c is u for u in uses[m])) for c in toggled],
+                      i_mode, toggled, api_visibility="private")
+
+        r_go.click(studio.reconstruct, [r_dataset, r_image], r_outputs, api_name="reconstruct")
+        r_image.upload(studio.reconstruct, [r_dataset, r_image], r_outputs, api_visibility="private")
+        r_go_sketch.click(studio.reconstruct_sketch, [r_dataset, r_sketch], r_outputs, api_visibility="private")
+        for examples in r_examples:   # a click on an example fills in dataset and picture, then reconstructs
+            examples.load_input_event.then(studio.reconstruct, [r_dataset, r_image], r_outputs,
+                                           api_visibility="private")
+
+        t_name.change(studio.train_status, t_name, t_outputs, api_name="train_status")
+        t_refresh.click(studio.checkpoint_dropdown, t_name, t_name, api_visibility="private").then(
+            studio.train_status, t_name, t_outputs, api_visibility="private")
+        t_epoch.input(studio.train_grid, [t_name, t_epoch], t_grid, api_name="train_grid", trigger_mode="always_last")
+        if checkpoints:
+            demo.load(studio.train_status, t_name, t_outputs, api_visibility="private")
+
+    # Run as many requests at once as there are cores and queue the rest:
+    # 20 visitors at once wait a little, and none fail.
+    demo.queue(default_concurrency_limit=serving_threads(concurrency)[0], max_size=MAX_QUEUE)
+    return demo
+
+
+def launch(demo: gr.Blocks, *, host: str | None = None, port: int | None = None, share: bool = False, **kwargs):
+    """demo.launch with the page's theme and limits; returns (app, local_url, share_url)."""
+    return demo.launch(server_name=host, server_port=port, share=share, theme=THEME, css=CSS,
+                       max_file_size=MAX_UPLOAD, allowed_paths=[str(EXAMPLES_DIR)], footer_links=["api"],
+                       **kwargs)
+
+
+def load_models(*, device: str = "auto", hub_repo: str | None = None, hub_strict: bool = False,
+                checkpoint_dir: str | None = None) -> list:
+    """The four bundled models, each loaded once; from checkpoint_dir/<name> when given."""
+    models = []
+    for name in BUNDLED:
+        target = str(Path(checkpoint_dir) / name) if checkpoint_dir else name
+        models.append(aigc.load(target, device, hub_repo=None if checkpoint_dir else hub_repo,
+                                hub_strict=hub_strict))
+    return models
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python app.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                   help="address to listen on (0.0.0.0: every network interface)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    p.add_argument("--hub-repo", default=os.environ.get("AIGC_HUB_REPO") or None,
+                   help="Hugging Face repo (ORG/NAME[@revision]) to load the models from first "
+                        "(default: $AIGC_HUB_REPO; else the bundled checkpoints)")
+    p.add_argument("--hub-strict", action="store_true", default=os.environ.get("AIGC_HUB_STRICT") == "1",
+                   help="fail instead of falling back to the bundled checkpoints (default: $AIGC_HUB_STRICT=1)")
+    p.add_argument("--checkpoint-dir", default=None,
+                   help="load <dir>/gan-mnist etc. and show <dir>'s training folders instead of the bundled ones")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="requests run at once (default: CPU cores, at least 2); "
+                        "torch gets cores/concurrency threads each")
+    args = p.parse_args(argv)
+    if args.checkpoint_dir and args.hub_repo:
+        print(f"note: loading from --checkpoint-dir {args.checkpoint_dir}, not from the Hub repo {args.hub_repo}",
+              file=sys.stderr)
+    t0 = time.perf_counter()
+    concurrency, threads = serving_threads(args.concurrency)
+    torch.set_num_threads(threads)
+    try:
+        models = load_models(device=args.device, hub_repo=args.hub_repo, hub_strict=args.hub_strict,
+                             checkpoint_dir=args.checkpoint_dir)
+    except (ValueError, OSError, aigc.HubError) as e:   # a missing checkpoint, a bad device, --hub-strict failing
+        print(f"error: could not load the models: {e}", file=sys.stderr)
+        return 2
+    demo = build_demo(models, checkpoints_dir=args.checkpoint_dir or BUNDLED_DIR, concurrency=concurrency)
+    print(f"models loaded and page built in {time.perf_counter() - t0:.1f}s", flush=True)
+    launch(demo, host=args.host, port=args.port, share=args.share)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

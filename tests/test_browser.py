@@ -1,0 +1,153 @@
+"""A real browser (headless Chromium through Playwright) on the demo built from
+tiny models: open the page, visit each tab, make something on each, see it
+appear, and save screenshots (to $AIGC_SCREENSHOT_DIR when set, else a temp folder).
+
+Chromium comes from the system (Debian: apt-get install chromium), or
+$AIGC_CHROMIUM. This test is never skipped: without a browser it fails."""
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+import app
+
+from .tiny_demo import free_port, tiny_models, write_checkpoints_dir, write_examples_dir
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 30_000
+
+
+def chromium_path() -> str:
+    for candidate in (os.environ.get("AIGC_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
+                      "/usr/bin/chromium"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    pytest.fail("no Chromium found: install it (apt-get install chromium) or set AIGC_CHROMIUM; "
+                "the browser test must run, not be skipped")
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser")
+    models = tiny_models()
+    demo = app.build_demo(models, checkpoints_dir=write_checkpoints_dir(root / "checkpoints", models),
+                          examples_dir=write_examples_dir(root / "examples"))
+    _, local_url, _ = app.launch(demo, host="127.0.0.1", port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        yield local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(url):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+        pg.set_default_timeout(TIMEOUT_MS)
+        errors = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(url)
+        yield pg
+        browser.close()
+        assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    where = os.environ.get("AIGC_SCREENSHOT_DIR")
+    folder = Path(where) if where else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def loaded(img) -> bool:
+    return img.evaluate("el => el.complete && el.naturalWidth > 0")
+
+
+def no_error_toast(page):
+    expect(page.locator(".toast-body.error")).to_have_count(0)
+
+
+def test_sample_tab_generates_a_new_grid(page, shots):
+    expect(page.get_by_role("heading", name="aigc studio")).to_be_visible()
+    first = page.locator("#sample-out img")
+    expect(first).to_be_visible()
+    before = first.get_attribute("src")
+    page.get_by_label("Seed", exact=True).fill("12345")
+    page.locator("#sample-go").click()
+    # The picture is replaced by the one for seed 12345 and actually loads.
+    page.wait_for_function("src => { const i = document.querySelector('#sample-out img');"
+                           " return i && i.src !== src && i.complete && i.naturalWidth > 0 }", arg=before)
+    img = page.locator("#sample-out img")
+    assert img.evaluate("el => el.naturalWidth") == 242 * 3          # 8 per row, 2 px padding, upscaled 3x
+    assert img.evaluate("el => getComputedStyle(el).imageRendering") == "pixelated"
+    no_error_toast(page)
+    page.screenshot(path=shots / "sample.png", full_page=True)
+
+
+def test_interpolate_tab_makes_a_strip_and_an_animation(page, shots):
+    page.get_by_role("tab", name="Interpolate").click()
+    page.get_by_label("two classes").check()
+    expect(page.get_by_label("Class B")).to_be_visible()              # the fields follow the mode
+    expect(page.get_by_label("Seed B", exact=True)).to_be_hidden()
+    page.locator("#interpolate-go").click()
+    gif = page.locator("#interpolate-gif img")
+    expect(gif).to_be_visible()
+    assert ".gif" in gif.get_attribute("src")
+    page.wait_for_function("() => { const i = document.querySelector('#interpolate-strip img');"
+                           " return i && i.complete && i.naturalWidth > 0 }")
+    no_error_toast(page)
+    page.screenshot(path=shots / "interpolate.png", full_page=True)
+
+
+def test_reconstruct_tab_example_and_drawing(page, shots):
+    page.get_by_role("tab", name="Reconstruct").click()
+    page.locator("#examples-mnist button").nth(3).click()           # the test digit 3
+    verdict = page.locator("#reconstruct-verdict textarea")
+    expect(verdict).to_have_value(re.compile(r"^(Good|Fair|Poor): .+"))
+    page.wait_for_function("() => { const i = document.querySelector('#reconstruct-out img');"
+                           " return i && i.complete && i.naturalWidth === 688 }")
+    no_error_toast(page)
+    page.screenshot(path=shots / "reconstruct.png", full_page=True)
+
+    # An empty sketchpad is refused in plain words...
+    page.get_by_role("tab", name="Draw").click()
+    page.locator("#sketch-go").click()
+    expect(page.get_by_text("The sketchpad is empty")).to_be_visible()
+    # ...and a drawing is redrawn.
+    canvas = page.locator("canvas").last
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for k in range(1, 11):
+        page.mouse.move(x0, y0 + box["height"] * 0.06 * k, steps=2)
+    page.mouse.up()
+    before = page.locator("#reconstruct-out img").get_attribute("src")    # the example's
+    page.locator("#sketch-go").click()
+    page.wait_for_function("src => { const i = document.querySelector('#reconstruct-out img');"
+                           " return i && i.src !== src && i.complete && i.naturalWidth === 688 }", arg=before)
+    expect(verdict).to_have_value(re.compile(r"^(Good|Fair|Poor): .+"))
+    page.screenshot(path=shots / "reconstruct-drawing.png", full_page=True)
+
+
+def test_training_tab_shows_curves_grid_and_facts(page, shots):
+    page.get_by_role("tab", name="Training").click()
+    expect(page.get_by_text("3 (30 steps)")).to_be_visible()
+    grid = page.locator("#train-grid img")
+    expect(grid).to_be_visible()
+    assert loaded(grid)
+    expect(page.get_by_text("generator").first).to_be_visible()          # the loss legend
+    last = grid.get_attribute("src")
+    page.get_by_label("Epoch (1 to 3)", exact=False).first.fill("1")   # the slider's number box
+    page.get_by_label("Epoch (1 to 3)", exact=False).first.press("Enter")
+    page.wait_for_function("src => { const i = document.querySelector('#train-grid img');"
+                           " return i && i.src !== src && i.complete && i.naturalWidth > 0 }", arg=last)
+    page.screenshot(path=shots / "training.png", full_page=True)
+    assert sorted(p.name for p in shots.glob("*.png")) == ["interpolate.png", "reconstruct-drawing.png",
+                                                           "reconstruct.png", "sample.png", "training.png"]

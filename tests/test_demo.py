@@ -1,0 +1,342 @@
+"""The demo's handlers, called directly on tiny models."""
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from aigc import latent
+from aigc.demo import EVERY_CLASS, MAX_COUNT, Studio, picture
+from aigc.preprocess import NOT_AN_IMAGE, prepare
+
+from .tiny_demo import tiny_models, write_checkpoints_dir, write_examples_dir
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    models = tiny_models()
+    return Studio(models, checkpoints_dir=write_checkpoints_dir(root / "checkpoints", models),
+                  examples_dir=write_examples_dir(root / "examples"), output_dir=root / "out")
+
+
+def pixels(img: Image.Image) -> np.ndarray:
+    return np.asarray(img)
+
+
+def opened(path: str) -> Image.Image:
+    assert path.endswith(".png")
+    with Image.open(path) as img:
+        return img.copy()
+
+
+def cell(img: Image.Image, row: int, col: int, ncols: int) -> np.ndarray:
+    """The 28x28 picture at (row, col) of an upscaled grid made by aigc.latent.grid (2 px padding)."""
+    scale = img.width // (30 * ncols + 2)
+    assert img.width == (30 * ncols + 2) * scale
+    a = np.asarray(img)[::scale, ::scale]
+    return a[2 + 30 * row:30 + 30 * row, 2 + 30 * col:30 + 30 * col]
+
+
+# ---- sample ------------------------------------------------------------------------
+def test_same_inputs_same_picture_other_seed_other_picture(studio):
+    a = opened(studio.sample("gan", "mnist", "3", 64, 7, 1.0))
+    assert np.array_equal(pixels(a), pixels(opened(studio.sample("gan", "mnist", "3", 64, 7, 1.0))))
+    assert not np.array_equal(pixels(a), pixels(opened(studio.sample("gan", "mnist", "3", 64, 8, 1.0))))
+    assert a.mode == "L" and a.size == (242 * 3, 242 * 3)    # an 8x8 grid, upscaled 3x by nearest neighbour
+    assert studio.sample("gan", "mnist", "3", 64, 7, 1.0) == studio.sample("gan", "mnist", "3", 64, 7, 1.0)  # one file
+
+
+def test_sample_is_what_the_model_draws(studio):
+    gan = studio.models[("gan", "fashion")]
+    img = opened(studio.sample("gan", "fashion", "Sneaker", 4, 11, 0.7))       # a 2x2 grid, scale 8
+    expected = latent.to_uint8(gan.sample(4, gan.classes.index("Sneaker"), 11, 0.7)[3])
+    assert np.array_equal(cell(img, 1, 1, 2), expected)
+
+
+@pytest.mark.parametrize("family", ["gan", "vae"])
+def test_every_class_is_one_row_per_class_same_noise_per_column(studio, family):
+    model = studio.models[(family, "mnist")]
+    img = opened(studio.sample(family, "mnist", EVERY_CLASS, 3, 5, 1.0))
+    scale = latent.tile_scale(3 * 30 + 2)
+    assert img.size == ((3 * 30 + 2) * scale, (10 * 30 + 2) * scale)
+    for c in (0, 4, 9):   # row c holds class c, drawn from the same noise as a one-class sample
+        row = model.sample(3, c, 5, 1.0)
+        for j in range(3):
+            assert np.array_equal(cell(img, c, j, 3), latent.to_uint8(row[j]))
+
+
+def test_vae_temperature_changes_the_picture(studio):
+    a = opened(studio.sample("vae", "mnist", "1", 9, 0, 1.0))
+    b = opened(studio.sample("vae", "mnist", "1", 9, 0, 0.3))
+    assert not np.array_equal(pixels(a), pixels(b))
+
+
+@pytest.mark.parametrize("args, match", [
+    (("gan", "mnist", "3", 0, 0, 1.0), "How many must be a whole number from 1 to 100"),
+    (("gan", "mnist", "3", MAX_COUNT + 1, 0, 1.0), "How many"),
+    (("gan", "mnist", "3", 2.5, 0, 1.0), "How many"),
+    (("gan", "mnist", "3", "64", 0, 1.0), "How many"),
+    (("gan", "mnist", "3", 4, -1, 1.0), "The seed must be a whole number"),
+    (("gan", "mnist", "3", 4, 2**40, 1.0), "The seed"),
+    (("gan", "mnist", "3", 4, 0, 0.0), "The temperature must be a number above 0"),
+    (("gan", "mnist", "3", 4, 0, float("nan")), "The temperature"),
+    (("gan", "mnist", "3", 4, 0, 2.5), "The temperature"),
+    (("dcgan", "mnist", "3", 4, 0, 1.0), "Unknown model family 'dcgan'"),
+    (("gan", "cifar", "3", 4, 0, 1.0), "Unknown dataset 'cifar'"),
+    (("gan", "fashion", "3", 4, 0, 1.0), "'3' is not a class of fashion"),
+    (("gan", "mnist", None, 4, 0, 1.0), "None is not a class of mnist"),
+])
+def test_bad_sample_settings_are_refused_in_plain_words(studio, args, match):
+    with pytest.raises(gr.Error, match=match):
+        studio.sample(*args)
+
+
+def test_whole_floats_from_the_api_are_accepted(studio):
+    assert opened(studio.sample("gan", "mnist", "3", 4.0, 2.0, 1)).size == (62 * 8, 62 * 8)
+
+
+def test_an_unexpected_failure_is_an_apology_not_a_traceback(studio, monkeypatch, caplog):
+    def broken(*a, **k):
+        raise RuntimeError("CUDA out of memory at 0xdeadbeef")
+    monkeypatch.setattr(studio.models[("gan", "mnist")], "sample", broken)
+    with pytest.raises(gr.Error) as e:
+        studio.sample("gan", "mnist", "3", 4, 0, 1.0)
+    assert "went wrong on our side" in e.value.message and "0xdeadbeef" not in e.value.message
+    assert "0xdeadbeef" in caplog.text      # the details go to the server log
+
+
+# ---- interpolate -----------------------------------------------------------------
+def gif_frames(path) -> list[np.ndarray]:
+    with Image.open(path) as gif:
+        frames = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            frames.append(np.asarray(gif.convert("L")))
+        return frames
+
+
+@pytest.mark.parametrize("path", ["spherical", "linear"])
+def test_interpolate_seeds(studio, path):
+    strip_path, gif = studio.interpolate("seeds", "gan", "mnist", 1, 2, "3", "8", None, None, path, 5)
+    strip = opened(strip_path)
+    gan = studio.models[("gan", "mnist")]
+    z = latent.interpolate(latent.seed_noise(1, 1, gan.z_dim), latent.seed_noise(2, 1, gan.z_dim), 5, path)
+    frames = gan.generate(z, 3)                              # (5, 1, 28, 28)
+    assert np.array_equal(cell(strip, 0, 0, 5), latent.to_uint8(frames[0]))
+    assert np.array_equal(cell(strip, 0, 4, 5), latent.to_uint8(frames[4]))
+    assert np.array_equal(cell(strip, 0, 0, 5), latent.to_uint8(gan.sample(1, 3, 1)[0]))  # starts at seed A
+    played = gif_frames(gif)
+    assert len(played) == 2 * 5 - 2                          # there and back
+    assert played[0].shape == (224, 224)
+    assert np.array_equal(played[0][::8, ::8], latent.to_uint8(frames[0]))
+    assert np.array_equal(played[4][::8, ::8], latent.to_uint8(frames[4]))
+    assert np.array_equal(played[5], played[3])              # on the way back
+
+
+def test_interpolate_classes_morphs_a_into_b(studio):
+    strip_path, gif = studio.interpolate("classes", "gan", "fashion", 4, 0, "Trouser", "Bag", None, None, "linear", 6)
+    strip = opened(strip_path)
+    gan = studio.models[("gan", "fashion")]
+    start, end = gan.sample(1, 1, 4)[0], gan.sample(1, 8, 4)[0]   # same noise (seed 4), class 1 then class 8
+    assert np.array_equal(cell(strip, 0, 0, 6), latent.to_uint8(start))
+    assert np.array_equal(cell(strip, 0, 5, 6), latent.to_uint8(end))
+    assert len({f.tobytes() for f in gif_frames(gif)}) == 6         # every step is a new picture
+
+
+def test_interpolate_images_with_the_vae(studio):
+    a, b = studio.example_paths("mnist", 2)
+    strip_path, gif = studio.interpolate("images", "gan", "mnist", 0, 0, "0", "0", a, b, "spherical", 3)
+    strip = opened(strip_path)
+    vae = studio.models[("vae", "mnist")]
+    ends = vae.reconstruct(torch.cat([prepare(a, "mnist"), prepare(b, "mnist")]))
+    assert np.array_equal(cell(strip, 0, 0, 3), latent.to_uint8(ends[0]))   # the VAE's version of picture A
+    assert np.array_equal(cell(strip, 0, 2, 3), latent.to_uint8(ends[1]))
+
+
+def test_a_60_step_interpolation_wraps_the_strip(studio):
+    strip_path, gif = studio.interpolate("seeds", "vae", "fashion", 1, 2, "Bag", "Bag", None, None, "linear", 60)
+    strip = opened(strip_path)
+    assert strip.size[1] > strip.size[0] / 3              # 5 rows of 12, not one long line
+    assert len(gif_frames(gif)) == 118
+
+
+@pytest.mark.parametrize("args, match", [
+    (("seeds", "gan", "mnist", 1, 2, "3", "8", None, None, "spherical", 1),
+     "Steps must be a whole number from 2 to 60"),
+    (("seeds", "gan", "mnist", 1, 2, "3", "8", None, None, "spherical", 61), "Steps"),
+    (("seeds", "gan", "mnist", 1, 2, "3", "8", None, None, "cubic", 8), "Unknown path 'cubic'"),
+    (("blend", "gan", "mnist", 1, 2, "3", "8", None, None, "linear", 8), "Unknown interpolation 'blend'"),
+    (("seeds", "gan", "mnist", 1, -2, "3", "8", None, None, "linear", 8), "Seed B"),
+    (("classes", "gan", "mnist", 1, 2, "3", EVERY_CLASS, None, None, "linear", 8), "'every class' is not a class"),
+    (("images", "gan", "mnist", 1, 2, "3", "8", None, None, "linear", 8), "Please give the first picture"),
+])
+def test_bad_interpolation_settings(studio, args, match):
+    with pytest.raises(gr.Error, match=match):
+        studio.interpolate(*args)
+
+
+def test_same_interpolation_same_gif_file(studio):
+    args = ("seeds", "gan", "mnist", 1, 2, "3", "8", None, None, "linear", 4)
+    assert studio.interpolate(*args)[1] == studio.interpolate(*args)[1]
+
+
+# ---- reconstruct -----------------------------------------------------------------
+def panels(img: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three 224x224 panels of a reconstruction picture, 8 px apart, captions below."""
+    a = np.asarray(img)
+    return a[:224, 0:224], a[:224, 232:456], a[:224, 464:688]
+
+
+def test_reconstruct_an_example(studio):
+    path = studio.example_paths("mnist", 1)[0]
+    picture_path, error, verdict = studio.reconstruct("mnist", path)
+    picture_ = opened(picture_path)
+    assert picture_.size == (688, 248) and picture_.mode == "RGB"
+    seen, redrawn, heat = panels(picture_)
+    x = prepare(path, "mnist")
+    r = studio.models[("vae", "mnist")].reconstruct(x)
+    assert np.array_equal(seen[::8, ::8, 0], latent.to_uint8(x[0]))
+    assert np.array_equal(redrawn[::8, ::8, 1], latent.to_uint8(r[0]))
+    assert np.array_equal(heat[::8, ::8], latent.heatmap((x - r).abs()[0]))
+    assert error == pytest.approx((x - r).abs().mean().item(), abs=1e-4)
+    assert verdict == studio.verdict("mnist", error)
+
+
+def test_verdict_words_follow_the_error(studio):
+    high = np.quantile(studio.reference_errors["mnist"], 0.9)
+    assert studio.verdict("mnist", high * 0.5).startswith("Good")
+    assert studio.verdict("mnist", high * 1.5).startswith("Fair")
+    assert studio.verdict("mnist", high * 3).startswith("Poor")
+
+
+def test_reconstruct_an_upload_and_a_sketch(studio, tmp_path):
+    img = Image.new("L", (300, 300), 255)
+    ImageDraw.Draw(img).ellipse([80, 40, 220, 260], outline=0, width=25)
+    path = tmp_path / "zero.png"
+    img.save(path)
+    seen = panels(opened(studio.reconstruct("mnist", str(path))[0]))[0]
+    assert seen[::8, ::8].max() == 255 and seen[0, 0, 0] == 0     # light on black
+    # The sketchpad's value: strokes on a transparent layer.
+    sketch = Image.new("RGBA", (300, 300), (0, 0, 0, 0))
+    sketch.paste(Image.new("RGBA", (300, 300), (0, 0, 0, 255)), mask=Image.eval(img, lambda v: 255 - v))
+    from_sketch = opened(studio.reconstruct_sketch("mnist", {"background": None, "layers": [], "composite": sketch})[0])
+    assert np.array_equal(panels(from_sketch)[0], seen)
+
+
+@pytest.mark.parametrize("sketch", [None, {"background": None, "layers": [], "composite": None},
+                                    {"composite": Image.new("RGBA", (100, 100), (0, 0, 0, 0))},
+                                    {"composite": Image.new("RGB", (100, 100), "white")}])
+def test_an_empty_sketch(studio, sketch):
+    with pytest.raises(gr.Error, match="The sketchpad is empty"):
+        studio.reconstruct_sketch("mnist", sketch)
+
+
+def test_bad_uploads(studio, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"GIF89a but not really")
+    with pytest.raises(gr.Error) as e:
+        studio.reconstruct("mnist", str(bad))
+    assert e.value.message == NOT_AN_IMAGE
+    with pytest.raises(gr.Error, match="Please give the picture"):
+        studio.reconstruct("mnist", None)
+    with pytest.raises(gr.Error, match="fully transparent"):
+        studio.reconstruct("fashion", Image.new("RGBA", (50, 50), (255, 0, 0, 0)))
+    with pytest.raises(gr.Error, match="Unknown dataset"):
+        studio.reconstruct("svhn", str(bad))
+
+
+# ---- train status ----------------------------------------------------------------
+def test_train_status_of_a_gan(studio):
+    losses, fractions, others, slider, grid, facts, metrics = studio.train_status("gan-mnist")
+    assert isinstance(losses, pd.DataFrame)
+    assert set(losses["series"]) == {"discriminator", "generator"} and losses["epoch"].max() == 3
+    assert losses[(losses.series == "generator") & (losses.epoch == 2)]["value"].item() == 2.5
+    assert fractions.empty and others.empty
+    assert slider.maximum == 3 and slider.value == 3
+    assert grid.size == (302, 302)
+    assert "| epochs | 3 (30 steps) |" in facts and "| dataset | mnist |" in facts
+    assert "once the checkpoint has been evaluated" in metrics
+
+
+def test_train_status_shows_quality_metrics_and_evaluation(studio):
+    losses, fractions, others, slider, grid, facts, metrics = studio.train_status("vae-mnist")
+    assert set(losses["series"]) == {"total (-ELBO)", "reconstruction", "KL"}
+    assert set(fractions["series"]) == {"class_accuracy"}
+    assert fractions["value"].tolist() == pytest.approx([0.6, 0.7, 0.8])
+    assert set(others["series"]) == {"frechet"} and others["value"].tolist() == [30.0, 20.0, 10.0]
+    assert "| Frechet distance of samples to test images (lower: closer to real) | 12.5 |" in metrics
+    assert "| class_accuracy_per_class | 0 0.9, 1 0.8 |" in metrics and "| nll_iw_k | 5000 |" in metrics
+
+
+def test_train_grid_per_epoch(studio):
+    first, last = studio.train_grid("gan-mnist", 1), studio.train_grid("gan-mnist", 3)
+    assert first is not None and not np.array_equal(pixels(first), pixels(last))
+    assert studio.train_grid("gan-mnist", 9) is None
+
+
+def test_a_run_that_has_not_finished_an_epoch(studio):
+    folder = studio.checkpoints_dir / "vae-fashion"
+    folder.mkdir()
+    (folder / "training.json").write_text('{"kind": "vae"}')
+    (folder / "history.jsonl").write_text("")
+    losses, fractions, others, slider, grid, facts, metrics = studio.train_status("vae-fashion")
+    assert losses.empty and grid is None and slider.visible is False
+    assert "no epoch has finished yet" in facts
+
+
+@pytest.mark.parametrize("name", ["gan-cifar", "../checkpoints", "/etc", None])
+def test_unknown_checkpoints_are_refused(studio, name):
+    with pytest.raises(gr.Error, match="No checkpoint called"):
+        studio.train_status(name)
+
+
+def test_checkpoint_names_bundled_first(studio):
+    assert studio.checkpoint_names()[:2] == ["gan-mnist", "vae-mnist"]
+
+
+def test_model_sources_show_where_each_model_came_from(studio):
+    text = studio.model_sources()
+    assert "**GAN digits**: `test:tiny-gan-mnist`" in text and "**VAE fashion**" in text
+    studio.models[("vae", "fashion")].source_note = "hub unreachable, used the bundled copy"
+    assert "(hub unreachable, used the bundled copy)" in studio.model_sources()
+    del studio.models[("vae", "fashion")].source_note
+
+
+def test_studio_refuses_models_it_cannot_serve(tmp_path):
+    models = tiny_models()
+    with pytest.raises(ValueError, match="two models"):
+        Studio(models + models[:1], checkpoints_dir=tmp_path)
+    only_gan = Studio(models[:1], checkpoints_dir=tmp_path)
+    with pytest.raises(gr.Error, match="no VAE for mnist"):
+        only_gan.reconstruct("mnist", Image.new("L", (28, 28)))
+
+
+def test_picture_is_crisp():
+    x = torch.rand(4, 1, 28, 28)
+    img = picture(x, nrow=2)
+    a = np.asarray(img)
+    s = latent.tile_scale(62)
+    assert np.array_equal(a, np.kron(a[::s, ::s], np.ones((s, s), np.uint8)))   # blocks of one value: no blur
+
+
+def test_plain_upload_errors_turns_gradios_own_failure_into_words(tmp_path):
+    from gradio.data_classes import ImageData
+
+    from aigc.demo import plain_upload_errors
+
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"not a picture")
+    payload = ImageData(path=str(bad), orig_name="notes.png")
+    with pytest.raises(Exception) as bare:     # gradio on its own: an exception the visitor sees as "Error"
+        gr.Image(type="filepath", image_mode=None, render=False).preprocess(payload)
+    assert not isinstance(bare.value, gr.Error)
+    image = plain_upload_errors(gr.Image(type="filepath", image_mode=None, render=False))
+    with pytest.raises(gr.Error) as e:
+        image.preprocess(payload)
+    assert e.value.message == NOT_AN_IMAGE
+    good = tmp_path / "ok.png"
+    Image.new("L", (5, 5)).save(good)
+    assert image.preprocess(ImageData(path=str(good), orig_name="ok.png")) == str(good)
