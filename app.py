@@ -2,7 +2,7 @@
 watch the models learn.
 
     python app.py                 # http://127.0.0.1:7860
-    python app.py --share         # and a public link
+    python app.py --share         # and a public link (training from the page off)
 
 Runs unchanged as a Hugging Face Space (sdk: gradio, app_file: app.py). This
 file is layout and event wiring only; the handlers are in aigc/demo.py.
@@ -20,10 +20,12 @@ import torch
 from PIL import Image
 
 import aigc
-from aigc.demo import (DATASETS, EVERY_CLASS, FAMILIES, INTERPOLATIONS, MAX_COUNT, MAX_SEED, PATHS, STEPS,
-                       Studio, plain_errors, plain_upload_errors, serving_threads)
+from aigc.demo import (BUNDLED_CHOICE, DATASETS, EVERY_CLASS, FAMILIES, INTERPOLATIONS, MAX_COUNT, MAX_SEED,
+                       PATHS, STEPS, TRAINING_OFF, Studio, plain_errors, plain_upload_errors, serving_threads)
 from aigc.examples import EXAMPLES_DIR
 from aigc.hub import BUNDLED, BUNDLED_DIR
+from aigc.runs import MAX_BATCH, MAX_EPOCHS, RunManager
+from aigc.train import DEFAULTS
 
 HEADER = """# aigc studio
 These small neural networks learned to draw handwritten digits and pieces of clothing: a **GAN** invents
@@ -33,31 +35,50 @@ redrawn, or watch how the models learned."""
 
 THEME = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],   # no web fonts: works offline
                        font_mono=["ui-monospace", "monospace"])
-CSS = ".pixelated img { image-rendering: pixelated; }"   # upscaled pixels stay square when the browser resizes
+CSS = """
+.pixelated img { image-rendering: pixelated; }  /* upscaled pixels stay square when the browser resizes */
+.run-bar { height: 14px; border-radius: 7px; overflow: hidden; background: var(--neutral-200); }
+.run-bar > div { height: 100%; background: var(--color-accent); transition: width 1s; }
+.run-live[data-state="failed"] .run-bar > div, .run-live[data-state="interrupted"] .run-bar > div
+    { background: var(--error-text-color, #b91c1c); }
+.run-live p { margin: 6px 0 0; }
+"""
 SKETCH_SHEET = {"background": Image.new("RGBA", (280, 280), "white"), "layers": [], "composite": None}
 MAX_QUEUE = 100          # waiting requests beyond this are turned away with a message
 MAX_UPLOAD = "10mb"
+TICK_S = 3               # the training tab refreshes this often while the page is open
 
 
 def build_demo(models, *, checkpoints_dir=BUNDLED_DIR, examples_dir=EXAMPLES_DIR,
-               concurrency: int | None = None) -> gr.Blocks:
+               concurrency: int | None = None, runs: RunManager | None = None,
+               allow_training: bool = False) -> gr.Blocks:
     """The page, from loaded models (GenerativeModels, one per family and
-    dataset). checkpoints_dir: the training folders the train-status tab reads."""
-    studio = Studio(models, checkpoints_dir=checkpoints_dir, examples_dir=examples_dir)
+    dataset). checkpoints_dir: the training folders the train-status tab reads.
+    runs: the training runs (listed in the train-status tab, their checkpoints
+    in the model pickers); allow_training: visitors may start, stop and resume them."""
+    studio = Studio(models, checkpoints_dir=checkpoints_dir, examples_dir=examples_dir, runs=runs,
+                    allow_training=allow_training)
     digits = Studio.class_choices("mnist")
     checkpoints = studio.checkpoint_names()
     pixelated = ["pixelated"]
+    has_runs = runs is not None
+
+    def picker(family, dataset):   # a model picker: the demo's model, then runs of that family and dataset
+        # allow_custom_value: the choices grow as runs finish, after the page was built
+        return gr.Dropdown(studio.checkpoint_choices(family, dataset), value=BUNDLED_CHOICE, label="Checkpoint",
+                           visible=has_runs, allow_custom_value=True)
 
     with gr.Blocks(title="aigc studio", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(HEADER)
         gr.Markdown(studio.model_sources(), elem_id="sources")
         with gr.Tabs():
             # ---- layout: sample ------------------------------------------------
-            with gr.Tab("Sample", id="sample"):
+            with gr.Tab("Sample", id="sample") as s_tab:
                 with gr.Row():
                     with gr.Column(scale=1):
                         s_family = gr.Radio(list(FAMILIES.items()), value="gan", label="Model")
                         s_dataset = gr.Radio(list(DATASETS.items()), value="mnist", label="Pictures of")
+                        s_ckpt = picker("gan", "mnist")
                         s_class = gr.Dropdown(Studio.class_choices("mnist", every=True), value=EVERY_CLASS,
                                               label="Class", allow_custom_value=True)
                         s_count = gr.Slider(1, MAX_COUNT, value=8, step=1,
@@ -78,12 +99,13 @@ def build_demo(models, *, checkpoints_dir=BUNDLED_DIR, examples_dir=EXAMPLES_DIR
                                          height=640, elem_id="sample-out")
 
             # ---- layout: interpolate -------------------------------------------
-            with gr.Tab("Interpolate", id="interpolate"):
+            with gr.Tab("Interpolate", id="interpolate") as i_tab:
                 with gr.Row():
                     with gr.Column(scale=1):
                         i_mode = gr.Radio(list(INTERPOLATIONS.items()), value="seeds", label="Morph between")
                         i_family = gr.Radio(list(FAMILIES.items()), value="gan", label="Model")
                         i_dataset = gr.Radio(list(DATASETS.items()), value="mnist", label="Pictures of")
+                        i_ckpt = picker("gan", "mnist")
                         with gr.Row() as i_seeds:
                             i_seed_a = gr.Number(1, precision=0, minimum=0, maximum=MAX_SEED, label="Seed A")
                             i_seed_b = gr.Number(2, precision=0, minimum=0, maximum=MAX_SEED, label="Seed B")
@@ -117,10 +139,11 @@ def build_demo(models, *, checkpoints_dir=BUNDLED_DIR, examples_dir=EXAMPLES_DIR
                                          elem_id="interpolate-gif")
 
             # ---- layout: reconstruct -------------------------------------------
-            with gr.Tab("Reconstruct", id="reconstruct"):
+            with gr.Tab("Reconstruct", id="reconstruct") as r_tab:
                 with gr.Row():
                     with gr.Column(scale=1):
                         r_dataset = gr.Radio(list(DATASETS.items()), value="mnist", label="VAE trained on")
+                        r_ckpt = picker("vae", "mnist")
                         with gr.Tabs():
                             with gr.Tab("Upload"):
                                 r_image = plain_upload_errors(gr.Image(
@@ -153,8 +176,27 @@ def build_demo(models, *, checkpoints_dir=BUNDLED_DIR, examples_dir=EXAMPLES_DIR
             with gr.Tab("Training", id="train-status"):
                 with gr.Row():
                     t_name = gr.Dropdown(checkpoints, value=checkpoints[0] if checkpoints else None,
-                                         label="Checkpoint", allow_custom_value=True, scale=3)
+                                         label="Checkpoint (your training runs are run:<name>)" if has_runs
+                                         else "Checkpoint", allow_custom_value=True, scale=3, elem_id="train-name")
                     t_refresh = gr.Button("Refresh", scale=1)
+                t_live = gr.HTML(elem_id="train-live", visible=has_runs)
+                with gr.Accordion("Train a model", open=True, visible=studio.allow_training, elem_id="train-controls"):
+                    with gr.Row():
+                        t_family = gr.Radio(list(FAMILIES.items()), value="gan", label="Model")
+                        t_dataset = gr.Radio(list(DATASETS.items()), value="mnist", label="Pictures of")
+                        t_run_name = gr.Textbox(studio.suggest_run_name(), label="Run name (for Start)", max_lines=1,
+                                                info="letters, digits, - and _", elem_id="train-run-name")
+                    with gr.Row():
+                        t_epochs = gr.Slider(1, MAX_EPOCHS, value=5, step=1, label="Epochs")
+                        t_batch = gr.Number(DEFAULTS["gan"]["batch_size"], precision=0, minimum=1, maximum=MAX_BATCH,
+                                            label="Batch size")
+                        t_lr = gr.Number(DEFAULTS["gan"]["lr"], minimum=1e-6, maximum=1.0, label="Learning rate")
+                    with gr.Row():
+                        t_start = gr.Button("Start", variant="primary", elem_id="train-start")
+                        t_stop = gr.Button("Stop the picked run", variant="stop", elem_id="train-stop")
+                        t_resume = gr.Button("Resume the picked run", elem_id="train-resume")
+                    t_message = gr.Markdown(elem_id="train-message")
+                gr.Markdown(TRAINING_OFF, visible=has_runs and not studio.allow_training, elem_id="train-off")
                 with gr.Row():
                     curves = dict(x="epoch", y="value", color="series", height=260, x_axis_format="~g",
                                   y_axis_format="~g")
@@ -170,25 +212,36 @@ def build_demo(models, *, checkpoints_dir=BUNDLED_DIR, examples_dir=EXAMPLES_DIR
                     with gr.Column():
                         t_facts = gr.Markdown()
                         t_metrics = gr.Markdown()
-                t_outputs = [t_loss, t_fractions, t_others, t_epoch, t_grid, t_facts, t_metrics]
+                with gr.Accordion("Runs (as the train_status API reports them)", open=False, visible=has_runs):
+                    t_run = gr.JSON(label="Runs", elem_id="train-runs")
+                t_timer = gr.Timer(TICK_S, active=has_runs)
+                t_seen = gr.State()   # what the timer last drew: it redraws curves only when they change
+                t_outputs = [t_loss, t_fractions, t_others, t_epoch, t_grid, t_facts, t_metrics, t_live, t_run]
 
         # A number the page cannot read (say "abc" from an API script) gets words, not a bare "Error".
         def num(v):
             return f"{int(v):,}" if float(v).is_integer() else f"{v:g}"
 
-        for number in (s_count, s_seed, s_temp, i_seed_a, i_seed_b, i_steps, t_epoch):
+        for number in (s_count, s_seed, s_temp, i_seed_a, i_seed_b, i_steps, t_epoch, t_epochs, t_batch, t_lr):
             plain_errors(number, f"{number.label} must be a number from {num(number.minimum)} "
                                  f"to {num(number.maximum)}.")
 
         # ---- wiring --------------------------------------------------------
-        s_go.click(studio.sample, [s_family, s_dataset, s_class, s_count, s_seed, s_temp], s_out, api_name="sample")
+        s_go.click(studio.sample, [s_family, s_dataset, s_class, s_count, s_seed, s_temp, s_ckpt], s_out,
+                   api_name="sample")
+        # The pickers list runs of the family and dataset chosen; a tab opened afresh lists new runs.
+        for trigger in (s_family.change, s_dataset.change, s_tab.select):
+            trigger(studio.checkpoint_picker, [s_family, s_dataset, s_ckpt], s_ckpt, api_visibility="private")
         s_dice.click(Studio.random_seed, None, s_seed, api_visibility="private")
         s_dataset.change(lambda d: gr.Dropdown(choices=Studio.class_choices(d, every=True), value=EVERY_CLASS),
                          s_dataset, s_class, api_visibility="private")
 
         i_go.click(studio.interpolate, [i_mode, i_family, i_dataset, i_seed_a, i_seed_b, i_class_a, i_class_b,
-                                        i_image_a, i_image_b, i_path, i_steps], [i_strip, i_gif],
+                                        i_image_a, i_image_b, i_path, i_steps, i_ckpt], [i_strip, i_gif],
                    api_name="interpolate")
+        for trigger in (i_mode.change, i_family.change, i_dataset.change, i_tab.select):   # images: only a VAE
+            trigger(lambda m, f, d, c: studio.checkpoint_picker("vae" if m == "images" else f, d, c),
+                    [i_mode, i_family, i_dataset, i_ckpt], i_ckpt, api_visibility="private")
         i_dataset.change(lambda d: [gr.Dropdown(choices=Studio.class_choices(d), value=Studio.class_choices(d)[i][1])
                                     for i in (3, 8)], i_dataset, [i_class_a, i_class_b], api_visibility="private")
         # The fields each way of interpolating uses; the others are hidden.
@@ -199,19 +252,45 @@ def build_demo(models, *, checkpoints_dir=BUNDLED_DIR, examples_dir=EXAMPLES_DIR
         i_mode.change(lambda m: [type(c)(visible=any(c is u for u in uses[m])) for c in toggled],
                       i_mode, toggled, api_visibility="private")
 
-        r_go.click(studio.reconstruct, [r_dataset, r_image], r_outputs, api_name="reconstruct")
-        r_image.upload(studio.reconstruct, [r_dataset, r_image], r_outputs, api_visibility="private")
-        r_go_sketch.click(studio.reconstruct_sketch, [r_dataset, r_sketch], r_outputs, api_visibility="private")
+        r_go.click(studio.reconstruct, [r_dataset, r_image, r_ckpt], r_outputs, api_name="reconstruct")
+        r_image.upload(studio.reconstruct, [r_dataset, r_image, r_ckpt], r_outputs, api_visibility="private")
+        r_go_sketch.click(studio.reconstruct_sketch, [r_dataset, r_sketch, r_ckpt], r_outputs,
+                          api_visibility="private")
         for examples in r_examples:   # a click on an example fills in dataset and picture, then reconstructs
-            examples.load_input_event.then(studio.reconstruct, [r_dataset, r_image], r_outputs,
+            examples.load_input_event.then(studio.reconstruct, [r_dataset, r_image, r_ckpt], r_outputs,
                                            api_visibility="private")
+        for trigger in (r_dataset.change, r_tab.select):
+            trigger(lambda d, c: studio.checkpoint_picker("vae", d, c), [r_dataset, r_ckpt], r_ckpt,
+                    api_visibility="private")
 
         t_name.change(studio.train_status, t_name, t_outputs, api_name="train_status")
         t_refresh.click(studio.checkpoint_dropdown, t_name, t_name, api_visibility="private").then(
             studio.train_status, t_name, t_outputs, api_visibility="private")
         t_epoch.input(studio.train_grid, [t_name, t_epoch], t_grid, api_name="train_grid", trigger_mode="always_last")
-        if checkpoints:
-            demo.load(studio.train_status, t_name, t_outputs, api_visibility="private")
+        # Live runs: the bar every tick, curves and grid when an epoch ends. show_progress hidden: no
+        # loading overlay flashing over the plots every few seconds.
+        t_timer.tick(studio.train_tick, [t_name, t_seen], [t_name, *t_outputs, t_seen], show_progress="hidden",
+                     api_visibility="private")
+        # Picking a run fills in its settings, so Resume continues it with them (Epochs: its new total).
+        t_name.change(studio.train_settings, t_name, [t_family, t_dataset, t_epochs, t_batch, t_lr],
+                      api_visibility="private")
+        for trigger in (t_family.input, t_dataset.input):   # the person changed them: that family's defaults
+            trigger(lambda f, d: (DEFAULTS[f]["batch_size"], DEFAULTS[f]["lr"], studio.suggest_run_name(f, d)),
+                    [t_family, t_dataset], [t_batch, t_lr, t_run_name], api_visibility="private")
+        t_start.click(studio.train_start, [t_family, t_dataset, t_epochs, t_batch, t_lr, t_run_name],
+                      [t_message, t_name], api_name="train_start").success(
+            studio.suggest_run_name, [t_family, t_dataset], t_run_name, api_visibility="private")
+        t_stop.click(studio.train_stop, t_name, t_message, api_name="train_stop")
+        t_resume.click(studio.train_resume, [t_name, t_epochs], [t_message, t_name], api_name="train_resume_page",
+                       api_visibility="private")
+        # For API scripts, an endpoint of its own: a missing `epochs` means the run's own total, where
+        # the button's endpoint would take the Epochs slider's initial value instead.
+        gr.api(studio.train_resume, api_name="train_resume")
+        if checkpoints or has_runs:
+            # Opening the page: pick the run training now, if any, and show where everything stands.
+            demo.load(studio.train_open, t_name, [t_name, *t_outputs], api_visibility="private")
+        if studio.allow_training:   # a name no run has taken since the page was built
+            demo.load(studio.suggest_run_name, [t_family, t_dataset], t_run_name, api_visibility="private")
 
     # Run as many requests at once as there are cores and queue the rest:
     # 20 visitors at once wait a little, and none fail.
@@ -254,7 +333,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=None,
                    help="requests run at once (default: CPU cores, at least 2); "
                         "torch gets cores/concurrency threads each")
+    p.add_argument("--runs-dir", default="runs",
+                   help="where training runs started from the page live, one folder each (default: ./runs)")
+    p.add_argument("--allow-training", action=argparse.BooleanOptionalAction, default=None,
+                   help="let visitors start, stop and resume training runs (default: on for a local launch, "
+                        "off with --share or on a Hugging Face Space, so a public page cannot take the CPU)")
+    p.add_argument("--train-max-images", type=int, default=None, metavar="N",
+                   help="runs from the page train on the first N training images only (quick demos on a small CPU)")
+    p.add_argument("--data-dir", default=None,
+                   help="datasets folder for training runs (default: $AIGC_DATA_DIR, else ./data with download)")
     args = p.parse_args(argv)
+    if args.train_max_images is not None and args.train_max_images < 1:
+        p.error(f"--train-max-images must be at least 1, got {args.train_max_images}")
     if args.checkpoint_dir and args.hub_repo:
         print(f"note: loading from --checkpoint-dir {args.checkpoint_dir}, not from the Hub repo {args.hub_repo}",
               file=sys.stderr)
@@ -267,10 +357,25 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, aigc.HubError) as e:   # a missing checkpoint, a bad device, --hub-strict failing
         print(f"error: could not load the models: {e}", file=sys.stderr)
         return 2
-    demo = build_demo(models, checkpoints_dir=args.checkpoint_dir or BUNDLED_DIR, concurrency=concurrency)
-    print(f"models loaded and page built in {time.perf_counter() - t0:.1f}s", flush=True)
-    launch(demo, host=args.host, port=args.port, share=args.share)
+    allow = training_allowed(args.allow_training, share=args.share)
+    runs = RunManager(args.runs_dir, data_dir=args.data_dir, device=args.device, max_images=args.train_max_images)
+    demo = build_demo(models, checkpoints_dir=args.checkpoint_dir or BUNDLED_DIR, concurrency=concurrency,
+                      runs=runs, allow_training=allow)
+    print(f"models loaded and page built in {time.perf_counter() - t0:.1f}s; training from the page is "
+          f"{'on' if allow else 'off'} (runs in {os.path.abspath(args.runs_dir)})", flush=True)
+    try:
+        launch(demo, host=args.host, port=args.port, share=args.share)
+    finally:   # Ctrl-C: the run this server started stops after its step, and resumes after a restart
+        runs.shutdown()
     return 0
+
+
+def training_allowed(asked: bool | None, *, share: bool, env=os.environ) -> bool:
+    """--allow-training / --no-allow-training when given; otherwise on for a
+    local launch, off with --share or on a Hugging Face Space (SPACE_ID set)."""
+    if asked is not None:
+        return asked
+    return not (share or env.get("SPACE_ID"))
 
 
 if __name__ == "__main__":

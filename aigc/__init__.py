@@ -15,6 +15,7 @@ Where things live:
     aigc/hub.py         where checkpoints come from (local folder, Hugging Face Hub, bundled)
     aigc/publish.py     `python -m aigc.publish`: the four checkpoints and their cards to the Hub
     aigc/train.py       training loops and `python -m aigc.train`
+    aigc/runs.py        training runs in the background: started, stopped, resumed from the demo
     aigc/metrics.py     class accuracy, Frechet distance, VAE likelihood
     aigc/evaluate.py    `python -m aigc.evaluate`: metrics.json and a table
     aigc/demo.py        the demo's handlers (app.py lays out the page and wires them)

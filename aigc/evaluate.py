@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from . import load, load_folder, metrics
+from .card import make_card
 from .data import ImageSet, load_dataset
 from .hub import BUNDLED, BUNDLED_DIR, is_checkpoint_dir, resolve
 from .io import atomic_write_text
@@ -127,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             rows[name] = r
             if not args.no_write:
                 atomic_write_text(Path(folder) / "metrics.json", json.dumps(r, indent=2) + "\n")
+                # the model card shows metrics.json: bring it up to date with it
+                atomic_write_text(Path(folder) / "README.md", str(make_card(folder, Path(folder).name)))
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -13,10 +13,13 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
+import inspect
 import json
 import os
 import platform
+import signal
 import sys
+import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -203,6 +206,69 @@ class ClassifierRecipe(Recipe):
 
 
 RECIPES = {"gan": GANRecipe, "vae": VAERecipe, "classifier": ClassifierRecipe}
+MODEL_CLASSES = {"gan": Generator, "vae": VAE, "classifier": Classifier}
+MAX_MODEL_ARG = 4096
+
+
+def model_args(kind: str) -> list[str]:
+    """The size arguments of a kind's model (its keyword constructor
+    arguments, less the classes and dataset the trainer sets)."""
+    params = inspect.signature(MODEL_CLASSES[kind].__init__).parameters.values()
+    return [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.name not in ("classes", "dataset")]
+
+
+def parse_model_kwargs(kind: str, text: str) -> dict:
+    """'{"ch": 4}' -> {"ch": 4}, checked against the kind's constructor: known
+    names, whole numbers from 1 to MAX_MODEL_ARG."""
+    if kind not in MODEL_CLASSES:
+        raise ValueError(f"unknown model kind {kind!r}; choose one of {list(MODEL_CLASSES)}")
+    allowed = model_args(kind)
+    example = '{"ch": 4}'
+    try:
+        kwargs = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"--model-kwargs {text!r} is not valid JSON ({e}); "
+                         f"give an object such as '{example}'") from None
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"--model-kwargs must be a JSON object such as '{example}', got {text!r}")
+    for k, v in kwargs.items():
+        if k not in allowed:
+            raise ValueError(f"--model-kwargs: {kind} has no argument {k!r}; it takes {', '.join(allowed)}")
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_MODEL_ARG:
+            raise ValueError(f"--model-kwargs: {k} must be a whole number from 1 to {MAX_MODEL_ARG}, got {v!r}")
+    return kwargs
+
+
+class StopOnSigterm:
+    """SIGTERM sets a flag that the training loop polls between steps (as
+    should_stop), so a stop leaves the last finished epoch's files whole and
+    --resume continues from there. Installed only while the CLI runs."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+
+    def install(self) -> "StopOnSigterm":
+        if threading.current_thread() is threading.main_thread():   # signal handlers live in the main thread
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+    def __enter__(self):
+        return self.install()
+
+    def __exit__(self, *exc) -> None:
+        self.restore()
 
 
 # ---- the trainer -----------------------------------------------------------
@@ -211,7 +277,7 @@ class Trainer:
                  lr: float | None = None, seed: int = 0, device: str | torch.device = "auto",
                  data_dir: str | None = None, model_kwargs: dict | None = None,
                  train_set: ImageSet | None = None, test_set: ImageSet | None = None,
-                 progress: bool = True, quality=None):
+                 progress: bool = True, quality=None, max_images: int | None = None):
         if kind not in RECIPES:
             raise ValueError(f"unknown model kind {kind!r}; choose one of {list(RECIPES)}")
         if dataset not in DATASETS:
@@ -227,6 +293,12 @@ class Trainer:
         self.progress = progress
         self.quality = quality  # model -> {metric: value}, merged into each history row
         self.train_set = train_set or load_dataset(dataset, train=True, data_dir=data_dir)
+        self.max_images = max_images  # the first N training images only: tiny runs for tests and quick demos
+        if max_images is not None:
+            if max_images < 1:
+                raise ValueError(f"max_images must be at least 1, got {max_images}")
+            s = self.train_set
+            self.train_set = ImageSet(s.images[:max_images], s.labels[:max_images], s.classes)
         self.test_set = test_set
         if self.test_set is None and kind == "classifier":
             self.test_set = load_dataset(dataset, train=False, data_dir=data_dir)
@@ -245,7 +317,7 @@ class Trainer:
         state = {
             "kind": self.kind, "dataset": self.dataset, "epoch": self.epoch, "step": self.step_count,
             "settings": {"batch_size": self.batch_size, "lr": self.lr, "seed": self.seed,
-                         "model_kwargs": self.model_kwargs},
+                         "model_kwargs": self.model_kwargs, "max_images": self.max_images},
             "modules": {k: m.state_dict() for k, m in self.recipe.modules.items()},
             "optimizers": {k: o.state_dict() for k, o in self.recipe.optimizers.items()},
             "rng": {"perm": self.perm_gen.get_state(), "noise": self.noise_gen.get_state(),
@@ -281,16 +353,19 @@ class Trainer:
         state = cls.read_state(out)
         s = state["settings"]
         trainer = cls(state["kind"], state["dataset"], out, batch_size=s["batch_size"], lr=s["lr"],
-                      seed=s["seed"], model_kwargs=s["model_kwargs"], **kwargs)
+                      seed=s["seed"], model_kwargs=s["model_kwargs"], max_images=s.get("max_images"), **kwargs)
         trainer.load_state_dict(state)
         return trainer
 
     # -- the loop -----------------------------------------------------------
-    def train(self, epochs: int, on_epoch=None, should_stop=None) -> list[dict]:
+    def train(self, epochs: int, on_epoch=None, should_stop=None, on_step=None) -> list[dict]:
         """Train until `epochs` epochs are done in total. on_epoch(row) is
         called after each epoch's files are written; should_stop() is polled
         between steps and ends the run after the current epoch's files
-        are left as they were (nothing half-done is written)."""
+        are left as they were (nothing half-done is written); on_step(info)
+        is called after every step with {"epoch" (the one running, from 1),
+        "epochs", "step" (within the epoch, from 1), "steps" (per epoch),
+        and the step's losses}, so it must be cheap."""
         if epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {epochs}")
         history = [r for r in read_jsonl(self.out / "history.jsonl") if r["epoch"] <= self.epoch]
@@ -323,6 +398,8 @@ class Trainer:
                 for k, v in losses.items():
                     sums[k] = sums.get(k, 0.0) + v
                 self.step_count += 1
+                if on_step is not None:
+                    on_step({"epoch": self.epoch + 1, "epochs": epochs, "step": i + 1, "steps": steps, **losses})
                 if i % 20 == 0:
                     bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
             bar.close()
@@ -406,8 +483,17 @@ def quality_check(kind: str, dataset: str, classifier_dir: str | None, data_dir:
     return check
 
 
+EPILOG = """Stopping: SIGTERM ends the run between two steps, leaving the last
+finished epoch's files intact (exit status 143); --resume continues from there.
+
+Tiny runs, for tests and quick demos:
+    python -m aigc.train gan --dataset mnist --epochs 2 --out /tmp/tiny --max-images 512 --model-kwargs '{"ch": 4}'
+--model-kwargs takes: """ + "; ".join(f"{k}: {', '.join(model_args(k))}" for k in KINDS)
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m aigc.train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m aigc.train", description=__doc__.split("\n\n")[0],
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("kind", choices=KINDS, help="what to train")
     p.add_argument("--dataset", choices=sorted(DATASETS), help="mnist (digits) or fashion (Fashion-MNIST)")
     p.add_argument("--epochs", type=int, required=True, help="total epochs (with --resume: the new total)")
@@ -422,14 +508,33 @@ def main(argv: list[str] | None = None) -> int:
                    help="classifier checkpoint for the per-epoch quality check "
                         "(default: the bundled classifier-<dataset>, when it exists)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, only per-epoch lines")
+    p.add_argument("--max-images", type=int, default=None, metavar="N",
+                   help="train on the first N training images only (tiny runs; kept by --resume)")
+    p.add_argument("--model-kwargs", default=None, metavar="JSON",
+                   help='model size as a JSON object of constructor arguments, e.g. \'{"ch": 4}\' '
+                        "(default: the full-size model; kept by --resume)")
+    p.add_argument("--progress-file", default=None, metavar="PATH",
+                   help="write progress here as JSON every 2 s, atomically: state, epoch, step, "
+                        "steps per epoch, time left (eta_s)")
     args = p.parse_args(argv)
+    progress = None
+    stop = StopOnSigterm().install()
     try:
+        if args.progress_file:
+            from .runs import ProgressWriter
+            progress = ProgressWriter(args.progress_file)
+            progress.begin()
+        model_kwargs = parse_model_kwargs(args.kind, args.model_kwargs) if args.model_kwargs else None
         common = dict(device=args.device, data_dir=args.data_dir, progress=not args.no_progress)
         if args.resume:
             trainer = Trainer.resume(args.out, **common)
             if trainer.kind != args.kind or (args.dataset and args.dataset != trainer.dataset):
                 p.error(f"{args.out} holds a {trainer.kind} run on {trainer.dataset}, not {args.kind} "
                         f"on {args.dataset or trainer.dataset}")
+            for flag, asked, kept in (("--max-images", args.max_images, trainer.max_images),
+                                      ("--model-kwargs", model_kwargs, trainer.model_kwargs)):
+                if asked is not None and asked != kept:
+                    p.error(f"{args.out} was trained with {flag} {kept}; --resume keeps it, so leave {flag} out")
             print(f"resuming {args.out} after epoch {trainer.epoch}", flush=True)
         else:
             if not args.dataset:
@@ -437,12 +542,33 @@ def main(argv: list[str] | None = None) -> int:
             if (Path(args.out) / STATE_NAME).exists():
                 p.error(f"{args.out} already holds a run: pass --resume to continue it, or pick another --out")
             trainer = Trainer(args.kind, args.dataset, args.out, batch_size=args.batch_size, lr=args.lr,
-                              seed=args.seed, **common)
+                              seed=args.seed, model_kwargs=model_kwargs, max_images=args.max_images, **common)
         trainer.quality = quality_check(trainer.kind, trainer.dataset, args.eval_classifier, args.data_dir)
-        trainer.train(args.epochs)
+        if progress is not None:
+            progress.epochs_done = trainer.epoch
+        trainer.train(args.epochs, should_stop=stop, on_step=progress.on_step if progress is not None else None,
+                      on_epoch=progress.on_epoch if progress is not None else None)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
+        if progress is not None:
+            progress.finish("failed", str(e))
         return 2
+    except BaseException as e:   # Ctrl-C, a refusal by argparse, a crash: the run must not look alive
+        if progress is not None:
+            if isinstance(e, KeyboardInterrupt):
+                progress.finish("stopped")
+            else:   # argparse has printed its reason; a crash's is in the traceback
+                progress.finish("failed", "" if isinstance(e, SystemExit) else f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        stop.restore()
+    if trainer.epoch < args.epochs:   # stopped by SIGTERM between steps
+        print(f"stopped after epoch {trainer.epoch} of {args.epochs}; --resume continues from there", flush=True)
+        if progress is not None:
+            progress.finish("stopped")
+        return 128 + signal.SIGTERM
+    if progress is not None:
+        progress.finish("finished")
     return 0
 
 

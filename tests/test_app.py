@@ -35,8 +35,10 @@ def client(served):
 def test_every_action_is_a_named_endpoint(client):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/sample", "/interpolate", "/reconstruct", "/train_status"} <= set(api)
-    names = [p["parameter_name"] for p in api["/sample"]["parameters"]]
-    assert names == ["family", "dataset", "class_name", "count", "seed", "temperature"]
+    params = api["/sample"]["parameters"]
+    names = [p["parameter_name"] for p in params]
+    assert names == ["family", "dataset", "class_name", "count", "seed", "temperature", "checkpoint"]
+    assert params[-1]["parameter_has_default"] and params[-1]["parameter_default"] == "bundled"  # old scripts work
 
 
 def test_sample_through_the_api_is_deterministic(client):
@@ -73,13 +75,15 @@ def test_reconstruct_through_the_api(client, served):
 
 
 def test_train_status_through_the_api(client):
-    losses, fractions, others, slider, grid, facts, metrics = client.predict("vae-mnist", api_name="/train_status")
+    losses, fractions, others, slider, grid, facts, metrics, live, runs = client.predict("vae-mnist",
+                                                                                        api_name="/train_status")
     assert {row[2] for row in losses["data"]} == {"total (-ELBO)", "reconstruction", "KL"}
     assert {row[2] for row in fractions["data"]} == {"class_accuracy"}
     assert {row[2] for row in others["data"]} == {"frechet"}
     assert slider["value"] == 3 and slider["maximum"] == 3
     assert Image.open(grid).size == (302, 302)
     assert "| epochs | 3 (30 steps) |" in facts and "| nll_iw_k | 5000 |" in metrics
+    assert live == "" and runs is None
 
 
 @pytest.mark.parametrize("args, api_name, message", [

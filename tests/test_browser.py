@@ -14,7 +14,7 @@ from playwright.sync_api import expect, sync_playwright
 
 import app
 
-from .tiny_demo import free_port, tiny_models, write_checkpoints_dir, write_examples_dir
+from .tiny_demo import free_port, kill_runs, tiny_models, tiny_run_manager, write_checkpoints_dir, write_examples_dir
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -44,17 +44,24 @@ def url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(url):
+def browser():
+    # One Playwright for the module: its sync API cannot be started twice at once.
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
-        pg = browser.new_page(viewport={"width": 1280, "height": 1000})
-        pg.set_default_timeout(TIMEOUT_MS)
-        errors = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.goto(url)
-        yield pg
-        browser.close()
-        assert not errors, f"JavaScript errors on the page: {errors}"
+        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(url, browser):
+    pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+    pg.set_default_timeout(TIMEOUT_MS)
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(url)
+    yield pg
+    pg.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 @pytest.fixture(scope="module")
@@ -149,5 +156,61 @@ def test_training_tab_shows_curves_grid_and_facts(page, shots):
     page.wait_for_function("src => { const i = document.querySelector('#train-grid img');"
                            " return i && i.src !== src && i.complete && i.naturalWidth > 0 }", arg=last)
     page.screenshot(path=shots / "training.png", full_page=True)
-    assert sorted(p.name for p in shots.glob("*.png")) == ["interpolate.png", "reconstruct-drawing.png",
-                                                           "reconstruct.png", "sample.png", "training.png"]
+    assert {"interpolate.png", "reconstruct-drawing.png", "reconstruct.png", "sample.png",
+            "training.png"} <= {p.name for p in shots.glob("*.png")}
+
+
+@pytest.fixture(scope="module")
+def training_url(tmp_path_factory):
+    """A demo that lets visitors train, with tiny runs (synthetic data, tiny models)."""
+    root = tmp_path_factory.mktemp("browser-runs")
+    models = tiny_models()
+    runs = tiny_run_manager(root, images=512)
+    demo = app.build_demo(models, checkpoints_dir=write_checkpoints_dir(root / "checkpoints", models),
+                          examples_dir=write_examples_dir(root / "examples"), runs=runs, allow_training=True)
+    _, local_url, _ = app.launch(demo, host="127.0.0.1", port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        yield local_url
+    finally:
+        demo.close()
+        kill_runs(runs.runs_dir)
+
+
+def test_training_from_the_page_live_then_stopped_then_picked(training_url, browser, shots):
+    pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+    pg.set_default_timeout(TIMEOUT_MS)
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(training_url)
+    pg.get_by_role("tab", name="Training").click()
+    pg.locator("#train-run-name textarea, #train-run-name input").first.fill("page-run")
+    pg.get_by_label("Epochs").first.fill("20")
+    pg.get_by_label("Epochs").first.press("Enter")
+    pg.locator("#train-start").click()
+    expect(pg.locator("#train-message")).to_contain_text("Started 'page-run'")
+    expect(pg.locator("#train-name input")).to_have_value("run:page-run")
+    # The timer brings the bar, the time left, the curves and the newest grid while it trains.
+    live = pg.locator("#train-live")
+    expect(live).to_contain_text(re.compile(r"epoch \d+ of 20, step \d+ of 8; it should finish in about"),
+                                 timeout=60_000)
+    expect(pg.get_by_text("generator").first).to_be_visible(timeout=10_000)
+    pg.wait_for_function("() => { const i = document.querySelector('#train-grid img');"
+                         " return i && i.complete && i.naturalWidth === 604 }")
+    expect(pg.locator("#train-run-name textarea, #train-run-name input").first).not_to_have_value("page-run")
+    pg.screenshot(path=shots / "training-live.png", full_page=True)
+
+    pg.locator("#train-stop").click()
+    expect(live).to_contain_text("was stopped", timeout=30_000)
+    done = int(re.search(r"(\d+) of 20 epochs done", live.inner_text()).group(1))
+
+    # The stopped run is a checkpoint in the Sample tab's picker, and draws.
+    pg.get_by_role("tab", name="Sample").click()
+    pg.get_by_label("Checkpoint").first.click()
+    pg.get_by_role("option", name=f"page-run (your run, {done} epoch").click()
+    before = pg.locator("#sample-out img").get_attribute("src")
+    pg.locator("#sample-go").click()
+    pg.wait_for_function("src => { const i = document.querySelector('#sample-out img');"
+                         " return i && i.src !== src && i.complete && i.naturalWidth > 0 }", arg=before)
+    no_error_toast(pg)
+    pg.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"

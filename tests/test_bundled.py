@@ -38,3 +38,31 @@ def test_gan_generator_is_under_four_million_parameters():
 def test_checkpoints_folder_stays_small():
     tracked = [p for p in BUNDLED_DIR.rglob("*") if p.is_file() and p.name != "train_state.pt"]
     assert sum(p.stat().st_size for p in tracked) < 40 * 2**20
+
+
+# The quality bar each bundled model was accepted at (issue 2), as measured by
+# `python -m aigc.evaluate` and recorded in its metrics.json.
+QUALITY_BAR = {
+    "gan-mnist": ("class_accuracy", 0.98),
+    "gan-fashion": ("class_accuracy", 0.85),
+    "vae-mnist": ("reconstruction_class_accuracy", 0.97),
+    "vae-fashion": ("reconstruction_class_accuracy", 0.85),
+}
+
+
+@pytest.mark.parametrize("name", aigc.BUNDLED)
+def test_bundled_metrics_meet_the_quality_bar(name):
+    metrics = json.loads((BUNDLED_DIR / name / "metrics.json").read_text())
+    key, bar = QUALITY_BAR[name]
+    assert metrics[key] >= bar, f"{name}: {key} {metrics[key]} is below {bar}"
+    assert metrics["samples_per_class"] >= 1000 and metrics["frechet"] > 0 and metrics["frechet_floor"] > 0
+    per_class = metrics["class_accuracy_per_class"]
+    assert min(per_class.values()) > 0.5, f"{name}: a collapsed class: {per_class}"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", aigc.BUNDLED)
+def test_a_seed_gives_the_same_images_on_cuda_and_cpu(name):
+    cpu = aigc.load(name, device="cpu").sample(n=16, labels=None, seed=11)
+    cuda = aigc.load(name, device="cuda").sample(n=16, labels=None, seed=11)
+    torch.testing.assert_close(cuda, cpu, atol=2e-3, rtol=0)

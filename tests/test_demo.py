@@ -250,7 +250,7 @@ def test_bad_uploads(studio, tmp_path):
 
 # ---- train status ----------------------------------------------------------------
 def test_train_status_of_a_gan(studio):
-    losses, fractions, others, slider, grid, facts, metrics = studio.train_status("gan-mnist")
+    losses, fractions, others, slider, grid, facts, metrics, live, runs = studio.train_status("gan-mnist")
     assert isinstance(losses, pd.DataFrame)
     assert set(losses["series"]) == {"discriminator", "generator"} and losses["epoch"].max() == 3
     assert losses[(losses.series == "generator") & (losses.epoch == 2)]["value"].item() == 2.5
@@ -259,10 +259,11 @@ def test_train_status_of_a_gan(studio):
     assert grid.size == (302, 302)
     assert "| epochs | 3 (30 steps) |" in facts and "| dataset | mnist |" in facts
     assert "once the checkpoint has been evaluated" in metrics
+    assert live == "" and runs is None       # a demo without a runs directory reports no runs
 
 
 def test_train_status_shows_quality_metrics_and_evaluation(studio):
-    losses, fractions, others, slider, grid, facts, metrics = studio.train_status("vae-mnist")
+    losses, fractions, others, slider, grid, facts, metrics, _, _ = studio.train_status("vae-mnist")
     assert set(losses["series"]) == {"total (-ELBO)", "reconstruction", "KL"}
     assert set(fractions["series"]) == {"class_accuracy"}
     assert fractions["value"].tolist() == pytest.approx([0.6, 0.7, 0.8])
@@ -282,12 +283,12 @@ def test_a_run_that_has_not_finished_an_epoch(studio):
     folder.mkdir()
     (folder / "training.json").write_text('{"kind": "vae"}')
     (folder / "history.jsonl").write_text("")
-    losses, fractions, others, slider, grid, facts, metrics = studio.train_status("vae-fashion")
+    losses, fractions, others, slider, grid, facts, metrics, _, _ = studio.train_status("vae-fashion")
     assert losses.empty and grid is None and slider.visible is False
     assert "no epoch has finished yet" in facts
 
 
-@pytest.mark.parametrize("name", ["gan-cifar", "../checkpoints", "/etc", None])
+@pytest.mark.parametrize("name", ["gan-cifar", "../checkpoints", "/etc", None, "run:gan-mnist", "run:../x"])
 def test_unknown_checkpoints_are_refused(studio, name):
     with pytest.raises(gr.Error, match="No checkpoint called"):
         studio.train_status(name)

@@ -1,4 +1,6 @@
 import json
+import os
+import signal
 
 import pytest
 import torch
@@ -9,6 +11,7 @@ from aigc.io import atomic_write_text, read_jsonl
 from aigc.train import Trainer
 
 from .conftest import TINY_GAN, TINY_VAE, synthetic_set
+from .tiny_demo import write_synthetic_datasets
 
 KW = {"gan": TINY_GAN, "vae": TINY_VAE, "classifier": {"ch": 2, "feature_dim": 8}}
 
@@ -110,3 +113,79 @@ def test_cuda_request_without_cuda_is_explained():
         pytest.skip("this machine has CUDA")
     with pytest.raises(ValueError, match="no CUDA device is available"):
         train.pick_device("cuda")
+
+
+# ---- hooks and CLI options for runs started from the page (aigc.runs) ----------------
+def test_on_step_reports_every_step_and_max_images_trains_on_the_first_n(tmp_path):
+    seen = []
+    t = make("vae", tmp_path / "run", max_images=64)            # 64 images, batch 32: 2 steps per epoch
+    assert torch.equal(t.images.cpu(), synthetic_set(128).images[:64])
+    t.train(2, on_step=lambda info: seen.append((info["epoch"], info["epochs"], info["step"], info["steps"],
+                                                 sorted(k for k in info if k in ("loss", "rec", "kl")))))
+    assert seen == [(e, 2, s, 2, ["kl", "loss", "rec"]) for e in (1, 2) for s in (1, 2)]
+    resumed = Trainer.resume(tmp_path / "run", device="cpu", progress=False, train_set=synthetic_set(128))
+    assert resumed.max_images == 64 and len(resumed.images) == 64   # the state keeps the image count
+
+
+def test_sigterm_stops_between_steps_leaving_the_last_finished_epoch(tmp_path):
+    t = make("gan", tmp_path / "run")
+
+    def kill_at_epoch_2(info):
+        if (info["epoch"], info["step"]) == (2, 2):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    with train.StopOnSigterm() as stop:
+        t.train(5, should_stop=stop, on_step=kill_at_epoch_2)
+    assert signal.getsignal(signal.SIGTERM) == before              # the handler is the CLI's only while it runs
+    assert t.epoch == 1 and t.step_count == 6                      # epoch 1's 4 steps, then 2 of epoch 2
+    assert [r["epoch"] for r in read_jsonl(tmp_path / "run" / "history.jsonl")] == [1]
+    state = Trainer.read_state(tmp_path / "run")
+    assert state["epoch"] == 1 and state["step"] == 4               # the last finished epoch's files, untouched
+    assert not (tmp_path / "run" / "samples" / "epoch_002.png").exists()
+
+
+@pytest.mark.parametrize("text, match", [
+    ('{"chx": 4}', "gan has no argument 'chx'; it takes z_dim, ch"),
+    ('{"ch": 0}', "ch must be a whole number from 1 to 4096"),
+    ('{"ch": 4.5}', "ch must be a whole number"),
+    ('{"ch": true}', "ch must be a whole number"),
+    ('{"classes": 3}', "no argument 'classes'"),
+    ("[4]", "must be a JSON object"),
+    ("{ch: 4}", "is not valid JSON"),
+])
+def test_model_kwargs_are_checked_against_the_constructor(text, match):
+    with pytest.raises(ValueError, match=match):
+        train.parse_model_kwargs("gan", text)
+
+
+def test_model_kwargs_accepted():
+    assert train.parse_model_kwargs("vae", '{"z_dim": 4, "ch": 4, "hidden": 16}') == TINY_VAE
+    assert train.model_args("classifier") == ["ch", "feature_dim"]
+
+
+def test_cli_tiny_run_writes_progress_and_keeps_its_settings_on_resume(tmp_path, capsys):
+    data = write_synthetic_datasets(tmp_path / "data")
+    out, progress = tmp_path / "run", tmp_path / "run" / "progress.json"
+    common = ["--out", str(out), "--data-dir", str(data), "--no-progress", "--progress-file", str(progress),
+              "--eval-classifier", str(tiny_classifier(tmp_path / "clf"))]
+    assert train.main(["gan", "--dataset", "mnist", "--epochs", "1", "--max-images", "64", "--batch-size", "32",
+                       "--model-kwargs", json.dumps(TINY_GAN), *common]) == 0
+    p = json.loads(progress.read_text())
+    assert (p["state"], p["epochs_done"], p["epoch"], p["epochs"], p["step"], p["steps"]) == ("finished", 1, 1, 1, 2, 2)
+    assert set(p["losses"]) == {"d_loss", "g_loss"} and p["pid"] == os.getpid()
+    assert aigc.load(str(out), device="cpu").ch == TINY_GAN["ch"]
+    assert {"class_accuracy", "frechet"} <= set(read_jsonl(out / "history.jsonl")[0])   # the quality check ran
+    with pytest.raises(SystemExit):
+        train.main(["gan", "--epochs", "2", "--resume", "--max-images", "128", *common])
+    assert "trained with --max-images 64; --resume keeps it" in capsys.readouterr().err
+    assert json.loads(progress.read_text())["state"] == "failed"   # a refused run does not look alive
+    assert train.main(["gan", "--epochs", "2", "--resume", *common]) == 0
+    assert [(r["epoch"], r["step"]) for r in read_jsonl(out / "history.jsonl")] == [(1, 2), (2, 4)]
+    assert json.loads(progress.read_text())["epochs_done"] == 2
+
+
+def tiny_classifier(folder):
+    torch.manual_seed(0)
+    aigc.Classifier(classes=[str(i) for i in range(10)], dataset="mnist", ch=2, feature_dim=8).save_pretrained(folder)
+    return folder

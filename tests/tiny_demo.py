@@ -3,16 +3,22 @@ example pictures: what the demo, API and browser tests run against."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import struct
+import time
 from pathlib import Path
 
 import torch
 
 from aigc import latent
+from aigc.classifier import Classifier
 from aigc.data import ImageSet, class_names
 from aigc.examples import write_examples
 from aigc.gan import Generator
 from aigc.io import write_jsonl
+from aigc.runs import RUN_FILE, RunManager, start_token
 from aigc.vae import VAE
 
 from .conftest import TINY_GAN, TINY_VAE, synthetic_set
@@ -83,3 +89,52 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def write_synthetic_datasets(root: Path, train: int = 256, test: int = 128) -> Path:
+    """MNIST and Fashion-MNIST folders in torchvision's raw format (the
+    layout $AIGC_DATA_DIR holds), filled with conftest's synthetic blobs:
+    training runs in tests load them in milliseconds and need no download."""
+    for folder, seed in (("MNIST", 0), ("FashionMNIST", 1)):
+        raw = root / folder / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        for split, n in (("train", train), ("t10k", test)):
+            s = synthetic_set(n, seed=seed + (split == "t10k") * 10)
+            # idx format: magic (0, 0, type 8 = ubyte, number of dimensions), then each size, big-endian
+            (raw / f"{split}-images-idx3-ubyte").write_bytes(struct.pack(">BBBBIII", 0, 0, 8, 3, n, 28, 28)
+                                                            + s.images.numpy().tobytes())
+            (raw / f"{split}-labels-idx1-ubyte").write_bytes(struct.pack(">BBBBI", 0, 0, 8, 1, n)
+                                                            + s.labels.to(torch.uint8).numpy().tobytes())
+    return root
+
+
+def tiny_run_manager(root: Path, images: int = 256) -> RunManager:
+    """A RunManager whose runs are tiny: synthetic data (root/data), the first
+    `images` of it, conftest's model sizes, a tiny judging classifier."""
+    data = root / "data"
+    if not data.exists():
+        write_synthetic_datasets(data, train=images)
+    classifiers = {}
+    for dataset in ("mnist", "fashion"):
+        folder = root / f"classifier-{dataset}"
+        if not folder.exists():
+            torch.manual_seed(0)
+            Classifier(classes=class_names(dataset), dataset=dataset, ch=2, feature_dim=8).save_pretrained(folder)
+        classifiers[dataset] = folder
+    return RunManager(root / "runs", data_dir=str(data), device="cpu", max_images=images,
+                      model_kwargs={"gan": TINY_GAN, "vae": TINY_VAE}, eval_classifiers=classifiers)
+
+
+def kill_runs(runs_dir: Path) -> None:
+    """Kill every trainer still running under runs_dir (pid and start token
+    checked, so nothing else is hit), and wait until it is gone."""
+    for record in Path(runs_dir).glob(f"*/{RUN_FILE}"):
+        proc = json.loads(record.read_text()).get("process") or {}
+        if proc.get("token") and start_token(proc["pid"]) == proc["token"]:
+            try:
+                os.killpg(proc["pid"], signal.SIGKILL)   # the trainer leads its own process group
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + 10
+            while start_token(proc["pid"]) == proc["token"] and time.monotonic() < deadline:
+                time.sleep(0.05)
