@@ -173,7 +173,7 @@ def build_demo(models, *, checkpoints_dir=BUNDLED_DIR, examples_dir=EXAMPLES_DIR
                               for label, d in (("Test digits", "mnist"), ("Test clothing", "fashion"))]
 
             # ---- layout: train status ------------------------------------------
-            with gr.Tab("Training", id="train-status"):
+            with gr.Tab("Train status", id="train-status"):
                 with gr.Row():
                     t_name = gr.Dropdown(checkpoints, value=checkpoints[0] if checkpoints else None,
                                          label="Checkpoint (your training runs are run:<name>)" if has_runs

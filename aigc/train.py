@@ -339,6 +339,15 @@ class Trainer:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         self.epoch, self.step_count = state["epoch"], state["step"]
 
+    def set_lr(self, lr: float) -> None:
+        """Change the learning rate of every optimizer from the next step on."""
+        if lr <= 0:
+            raise ValueError(f"the learning rate must be positive, got {lr}")
+        self.lr = lr
+        for opt in self.recipe.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = lr
+
     @staticmethod
     def read_state(out: str | Path) -> dict:
         path = Path(out) / STATE_NAME
@@ -501,7 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true", help="continue from the last finished epoch in --out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=None, help="default: 64 (gan), 128 (vae, classifier)")
-    p.add_argument("--lr", type=float, default=None, help="default: 2e-4 (gan), 1e-3 (vae, classifier)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="default: 2e-4 (gan), 1e-3 (vae, classifier); with --resume: the rate from now on")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--data-dir", default=None, help="datasets folder (default: $AIGC_DATA_DIR, else ./data with download)")
     p.add_argument("--eval-classifier", default=None,
@@ -535,6 +545,8 @@ def main(argv: list[str] | None = None) -> int:
                                       ("--model-kwargs", model_kwargs, trainer.model_kwargs)):
                 if asked is not None and asked != kept:
                     p.error(f"{args.out} was trained with {flag} {kept}; --resume keeps it, so leave {flag} out")
+            if args.lr is not None and args.lr != trainer.lr:
+                trainer.set_lr(args.lr)  # e.g. a lower rate to fine-tune the last epochs
             print(f"resuming {args.out} after epoch {trainer.epoch}", flush=True)
         else:
             if not args.dataset:

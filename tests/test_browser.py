@@ -144,7 +144,7 @@ def test_reconstruct_tab_example_and_drawing(page, shots):
 
 
 def test_training_tab_shows_curves_grid_and_facts(page, shots):
-    page.get_by_role("tab", name="Training").click()
+    page.get_by_role("tab", name="Train status").click()
     expect(page.get_by_text("3 (30 steps)")).to_be_visible()
     grid = page.locator("#train-grid img")
     expect(grid).to_be_visible()
@@ -182,7 +182,7 @@ def test_training_from_the_page_live_then_stopped_then_picked(training_url, brow
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     pg.goto(training_url)
-    pg.get_by_role("tab", name="Training").click()
+    pg.get_by_role("tab", name="Train status").click()
     pg.locator("#train-run-name textarea, #train-run-name input").first.fill("page-run")
     pg.get_by_label("Epochs").first.fill("20")
     pg.get_by_label("Epochs").first.press("Enter")

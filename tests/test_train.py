@@ -189,3 +189,16 @@ def tiny_classifier(folder):
     torch.manual_seed(0)
     aigc.Classifier(classes=[str(i) for i in range(10)], dataset="mnist", ch=2, feature_dim=8).save_pretrained(folder)
     return folder
+
+
+def test_resume_with_a_new_learning_rate_uses_it_from_then_on(tmp_path):
+    make("classifier", tmp_path).train(1)
+    t = Trainer.resume(tmp_path, device="cpu", progress=False, train_set=synthetic_set(128),
+                       test_set=synthetic_set(64, seed=1))
+    t.set_lr(1e-4)
+    t.train(2)
+    state = Trainer.read_state(tmp_path)
+    assert state["settings"]["lr"] == 1e-4
+    assert state["optimizers"]["classifier"]["param_groups"][0]["lr"] == 1e-4
+    with pytest.raises(ValueError, match="must be positive"):
+        t.set_lr(0)
