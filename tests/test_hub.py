@@ -12,6 +12,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -95,6 +96,12 @@ def isolated(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     hub.forget_unreachable()
     yield
+    # A fetch abandoned at its deadline runs on in a daemon thread until its
+    # server goes away; let it end here, or its late socket work can disturb the
+    # next test's connections (seen as "Bad file descriptor" under load).
+    for t in threading.enumerate():
+        if t.name == "aigc-hub-fetch":
+            t.join(timeout=30)
     hub.forget_unreachable()
 
 
