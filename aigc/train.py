@@ -160,11 +160,11 @@ class VAERecipe(Recipe):
         if self.binarize:
             x = torch.bernoulli(x, generator=gen)
         nelbo, rec, kl = vae(x, generator=gen)
-        loss = nelbo.mean()
+        objective = (rec + vae.kl_weight * kl).mean()   # the ELBO when kl_weight is 1
         self.optimizers["vae"].zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         self.optimizers["vae"].step()
-        return {"loss": loss.item(), "rec": rec.mean().item(), "kl": kl.mean().item()}
+        return {"loss": nelbo.mean().item(), "rec": rec.mean().item(), "kl": kl.mean().item()}
 
     def serving_model(self, train_set):
         vae = self.modules["vae"].eval()
@@ -219,10 +219,12 @@ def model_args(kind: str) -> list[str]:
 
 def parse_model_kwargs(kind: str, text: str) -> dict:
     """'{"ch": 4}' -> {"ch": 4}, checked against the kind's constructor: known
-    names, whole numbers from 1 to MAX_MODEL_ARG."""
+    names, whole numbers from 1 to MAX_MODEL_ARG (positive numbers for float
+    arguments such as kl_weight)."""
     if kind not in MODEL_CLASSES:
         raise ValueError(f"unknown model kind {kind!r}; choose one of {list(MODEL_CLASSES)}")
     allowed = model_args(kind)
+    defaults = {p.name: p.default for p in inspect.signature(MODEL_CLASSES[kind].__init__).parameters.values()}
     example = '{"ch": 4}'
     try:
         kwargs = json.loads(text)
@@ -234,7 +236,11 @@ def parse_model_kwargs(kind: str, text: str) -> dict:
     for k, v in kwargs.items():
         if k not in allowed:
             raise ValueError(f"--model-kwargs: {kind} has no argument {k!r}; it takes {', '.join(allowed)}")
-        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_MODEL_ARG:
+        if isinstance(defaults[k], float):  # a weight such as the VAE's kl_weight
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= MAX_MODEL_ARG:
+                raise ValueError(f"--model-kwargs: {k} must be a positive number, got {v!r}")
+            kwargs[k] = float(v)
+        elif isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_MODEL_ARG:
             raise ValueError(f"--model-kwargs: {k} must be a whole number from 1 to {MAX_MODEL_ARG}, got {v!r}")
     return kwargs
 

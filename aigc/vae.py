@@ -21,8 +21,15 @@ class VAE(GenerativeModel, library_name="aigc", tags=["vae", "aigc"]):
     family = "vae"
 
     def __init__(self, *, classes: list[str], dataset: str = "", z_dim: int = 32, ch: int = 32,
-                 hidden: int = 256):
+                 hidden: int = 256, kl_weight: float = 1.0):
         super().__init__(classes=classes, dataset=dataset, z_dim=z_dim)
+        # Weight of the KL term in the training objective (beta-VAE; 1 is the
+        # ELBO). Below 1 the code keeps more detail: on gray Fashion-MNIST
+        # targets the full ELBO settles at ~15 nats of KL and blurs away what
+        # tells a shirt from a pullover. Every reported number is the true ELBO.
+        if kl_weight <= 0:
+            raise ValueError(f"kl_weight must be positive, got {kl_weight}")
+        self.kl_weight = kl_weight
         self.encoder = nn.Sequential(
             nn.Conv2d(1, ch, 4, 2, 1), nn.SiLU(),             # (B, ch, 14, 14)
             nn.Conv2d(ch, 2 * ch, 4, 2, 1), nn.SiLU(),        # (B, 2ch, 7, 7)

@@ -202,3 +202,16 @@ def test_resume_with_a_new_learning_rate_uses_it_from_then_on(tmp_path):
     assert state["optimizers"]["classifier"]["param_groups"][0]["lr"] == 1e-4
     with pytest.raises(ValueError, match="must be positive"):
         t.set_lr(0)
+
+
+def test_model_kwargs_accept_a_kl_weight_and_the_vae_trains_on_it(tmp_path):
+    assert train.parse_model_kwargs("vae", '{"kl_weight": 0.25, "ch": 4}') == {"kl_weight": 0.25, "ch": 4}
+    with pytest.raises(ValueError, match="kl_weight must be a positive number"):
+        train.parse_model_kwargs("vae", '{"kl_weight": 0}')
+    with pytest.raises(ValueError, match="ch must be a whole number"):
+        train.parse_model_kwargs("vae", '{"ch": 2.5}')
+    t = Trainer("vae", "mnist", tmp_path, batch_size=32, device="cpu", train_set=synthetic_set(128),
+                model_kwargs={**TINY_VAE, "kl_weight": 0.25}, progress=False)
+    t.train(1)
+    m = aigc.load(str(tmp_path), device="cpu")
+    assert m.kl_weight == 0.25  # travels in config.json
