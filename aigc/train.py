@@ -15,7 +15,6 @@ import copy
 import datetime as dt
 import inspect
 import json
-import os
 import platform
 import signal
 import sys

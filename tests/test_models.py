@@ -6,7 +6,7 @@ from aigc.gan import Discriminator
 from aigc.model import MAX_SAMPLES
 from aigc.vae import VAE
 
-from .conftest import CLASSES, TINY_GAN, TINY_VAE
+from .conftest import CLASSES, TINY_VAE
 
 
 @pytest.fixture(params=["gan", "vae"])
