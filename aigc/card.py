@@ -39,7 +39,21 @@ def training_facts(folder: str | Path) -> dict:
         "batch_size": meta.get("batch_size"),
         "lr": meta.get("lr"),
         "seed": meta.get("seed"),
+        "phases": meta.get("phases", []),
     }
+
+
+def schedule_text(phases: list[dict], epochs: int) -> str:
+    """'epochs 1-30: lr 0.001; epochs 31-40: lr 0.001, iw_samples 5' (the
+    learning rate of each stretch of a resumed run, and the model arguments
+    it changed)."""
+    parts = []
+    for i, p in enumerate(phases):
+        last = phases[i + 1]["from_epoch"] - 1 if i + 1 < len(phases) else epochs
+        before = phases[i - 1]["model_kwargs"] if i else p["model_kwargs"]
+        args = "".join(f", {k} {v}" for k, v in p["model_kwargs"].items() if before.get(k) != v)
+        parts.append(f"epochs {p['from_epoch']}-{last}: lr {p['lr']}{args}")
+    return "; ".join(parts)
 
 
 def make_card(folder: str | Path, name: str, repo_id: str | None = None) -> ModelCard:
@@ -76,7 +90,10 @@ def make_card(folder: str | Path, name: str, repo_id: str | None = None) -> Mode
               f"| hardware | {f['hardware']} |",
               f"| parameters | {f['parameters']:,} |" if f["parameters"] else "| parameters | |",
               f"| batch size, learning rate, seed | {f['batch_size']}, {f['lr']}, {f['seed']} |",
-              f"| date | {f['date']} |", ""]
+              f"| date | {f['date']} |"]
+    if len(f["phases"]) > 1:
+        lines += [f"| schedule | {schedule_text(f['phases'], f['epochs'])} |"]
+    lines += [""]
     if metrics:
         lines += ["## Evaluation", "", "| metric | value |", "| --- | --- |"]
         lines += [f"| {k} | {v} |" for k, v in metrics.items() if not isinstance(v, (dict, list))]

@@ -66,7 +66,8 @@ GIF_LOOP_MS = 3000       # one back-and-forth of the animation, spread over its 
 LOSSES = {
     "gan": {"d_loss": "discriminator", "g_loss": "generator",
             "d_cls": "discriminator, class head", "g_cls": "generator, class head"},
-    "vae": {"loss": "total (-ELBO)", "rec": "reconstruction", "kl": "KL"},
+    "vae": {"loss": "total (-ELBO)", "rec": "reconstruction", "kl": "KL",
+            "iw_bound": "importance-weighted bound (training with iw_samples > 1)"},
     "classifier": {"loss": "cross-entropy"},
 }
 BOOKKEEPING = {"epoch", "step", "epoch_time_s", "images_per_s", "device", "time"}

@@ -70,8 +70,7 @@ def evaluate_model(model, classifier, train: ImageSet, test: ImageSet, *, sample
     if model.family == "vae":
         gray = test.floats()
         lik = metrics.vae_likelihood(model, binarize_once(gray), k=iw)
-        rec = torch.cat([model.reconstruct(gray[i:i + 1000]) for i in range(0, len(gray), 1000)])
-        rec_acc, _ = metrics.class_accuracy(classifier, rec, test.labels)
+        rec_acc = metrics.reconstruction_accuracy(model, classifier, gray, test.labels)
         out.update({"nelbo": round(lik["nelbo"], 2), "nll_iw": round(lik["nll"], 2), "iw_k": iw,
                     "reconstruction_mse": round(metrics.reconstruction_mse(model, gray), 5),
                     "reconstruction_class_accuracy": round(rec_acc, 4)})

@@ -63,12 +63,16 @@ def balanced_samples(model: GenerativeModel, per_class: int, seed: int = 0) -> t
 
 
 def quick_quality(model: GenerativeModel, classifier: Classifier, real: torch.Tensor,
-                  per_class: int = 200) -> dict[str, float]:
+                  real_labels: torch.Tensor | None = None, per_class: int = 200) -> dict[str, float]:
     """The cheap per-epoch check: class accuracy and Frechet distance of
-    per_class*K samples against `real` test images."""
+    per_class*K samples against `real` test images; for a VAE given the real
+    labels, also how often its reconstructions of `real` keep their class."""
     x, y = balanced_samples(model, per_class, seed=10_000)
     acc, _ = class_accuracy(classifier, x, y)
-    return {"class_accuracy": round(acc, 4), "frechet": round(frechet_distance(classifier, x, real), 3)}
+    out = {"class_accuracy": round(acc, 4), "frechet": round(frechet_distance(classifier, x, real), 3)}
+    if isinstance(model, VAE) and real_labels is not None:
+        out["reconstruction_class_accuracy"] = round(reconstruction_accuracy(model, classifier, real, real_labels), 4)
+    return out
 
 
 @torch.no_grad()
@@ -83,6 +87,15 @@ def vae_likelihood(vae: VAE, x: torch.Tensor, k: int, batch: int = 100, seed: in
         nelbo += vae(xb, generator=g)[0].sum().item()
         nll += vae.iw_nll(xb, k, generator=g).sum().item()
     return {"nelbo": nelbo / len(x), "nll": nll / len(x)}
+
+
+@torch.no_grad()
+def reconstruction_accuracy(vae: VAE, classifier: Classifier, x: torch.Tensor, labels: torch.Tensor,
+                            batch: int = 1000) -> float:
+    """How often the classifier recognises the original's class in the
+    reconstruction of each image of x (grayscale, (N, 1, 28, 28) in [0, 1])."""
+    rec = torch.cat([vae.reconstruct(x[i:i + batch]) for i in range(0, len(x), batch)])
+    return class_accuracy(classifier, rec, labels)[0]
 
 
 @torch.no_grad()

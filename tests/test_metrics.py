@@ -54,6 +54,16 @@ def test_evaluate_model_on_tiny_models(tiny_gan, tiny_vae, classifier):
     assert "nll_iw" not in g and g["frechet_samples"] == 50
 
 
+def test_quick_quality_adds_reconstruction_accuracy_for_vaes(tiny_gan, tiny_vae, classifier):
+    real = synthetic_set(60, seed=1)
+    q = metrics.quick_quality(tiny_vae, classifier, real.floats(), real.labels, per_class=3)
+    rec = tiny_vae.reconstruct(real.floats())
+    expected = (classifier.predict(rec) == real.labels).float().mean().item()
+    assert q["reconstruction_class_accuracy"] == round(expected, 4)
+    assert set(metrics.quick_quality(tiny_gan, classifier, real.floats(), real.labels, per_class=3)) == \
+        {"class_accuracy", "frechet"}
+
+
 def test_binarize_once_is_fixed():
     x = torch.rand(10, 1, 28, 28)
     b = evaluate.binarize_once(x)

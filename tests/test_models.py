@@ -138,3 +138,19 @@ def test_discriminator_uses_the_class():
     x = torch.rand(2, 1, 28, 28)
     assert D(x, torch.tensor([0, 0])).shape == (2,)
     assert not torch.allclose(D(x, torch.tensor([0, 0])), D(x, torch.tensor([1, 1])))
+
+
+def test_iw_training_objective_is_tighter_than_the_elbo_and_trains():
+    torch.manual_seed(0)
+    vae = VAE(classes=CLASSES, iw_samples=4, **TINY_VAE)
+    x = torch.bernoulli(torch.rand(8, 1, 28, 28), generator=torch.Generator().manual_seed(1))
+    loss, logs = vae.training_loss(x, generator=torch.Generator().manual_seed(0))
+    assert loss.item() == pytest.approx(logs["iw_bound"]) and logs["iw_bound"] <= logs["loss"]
+    assert logs["loss"] == pytest.approx(logs["rec"] + logs["kl"], rel=1e-5)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in vae.parameters() if p.grad is not None)
+    assert vae.decoder[0].weight.grad.abs().sum() > 0 and vae.encoder[0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="iw_samples must be a whole number >= 1"):
+        VAE(classes=CLASSES, iw_samples=0, **TINY_VAE)
+    with pytest.raises(ValueError, match="applies to the ELBO"):
+        VAE(classes=CLASSES, iw_samples=4, kl_weight=0.5, **TINY_VAE)

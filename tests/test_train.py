@@ -161,6 +161,7 @@ def test_model_kwargs_are_checked_against_the_constructor(text, match):
 
 def test_model_kwargs_accepted():
     assert train.parse_model_kwargs("vae", '{"z_dim": 4, "ch": 4, "hidden": 16}') == TINY_VAE
+    assert train.parse_model_kwargs("vae", '{"iw_samples": 5}') == {"iw_samples": 5}
     assert train.model_args("classifier") == ["ch", "feature_dim"]
 
 
@@ -199,6 +200,7 @@ def test_resume_with_a_new_learning_rate_uses_it_from_then_on(tmp_path):
     t.train(2)
     state = Trainer.read_state(tmp_path)
     assert state["settings"]["lr"] == 1e-4
+    assert [(p["from_epoch"], p["lr"]) for p in state["settings"]["phases"]] == [(1, 1e-3), (2, 1e-4)]
     assert state["optimizers"]["classifier"]["param_groups"][0]["lr"] == 1e-4
     with pytest.raises(ValueError, match="must be positive"):
         t.set_lr(0)
@@ -215,3 +217,39 @@ def test_model_kwargs_accept_a_kl_weight_and_the_vae_trains_on_it(tmp_path):
     t.train(1)
     m = aigc.load(str(tmp_path), device="cpu")
     assert m.kl_weight == 0.25  # travels in config.json
+
+
+def test_resume_may_change_the_vae_objective_but_not_its_shape(tmp_path, capsys):
+    data = write_synthetic_datasets(tmp_path / "data")
+    out = tmp_path / "run"
+    common = ["--out", str(out), "--data-dir", str(data), "--no-progress",
+              "--eval-classifier", str(tiny_classifier(tmp_path / "clf"))]
+    assert train.main(["vae", "--dataset", "mnist", "--epochs", "1", "--batch-size", "32", "--max-images", "64",
+                       "--model-kwargs", json.dumps(TINY_VAE), *common]) == 0
+    wider = json.dumps({**TINY_VAE, "ch": 8})
+    assert train.main(["vae", "--epochs", "2", "--resume", "--model-kwargs", wider, *common]) == 2
+    assert "cannot change ch" in capsys.readouterr().err
+    iw = json.dumps({**TINY_VAE, "iw_samples": 3})
+    assert train.main(["vae", "--epochs", "2", "--resume", "--model-kwargs", iw, *common]) == 0
+    rows = read_jsonl(out / "history.jsonl")
+    assert "iw_bound" not in rows[0] and rows[1]["iw_bound"] <= rows[1]["loss"]   # Jensen: the IW bound is tighter
+    assert json.loads((out / "config.json").read_text())["iw_samples"] == 3
+    assert Trainer.read_state(out)["settings"]["model_kwargs"]["iw_samples"] == 3   # kept by the next --resume
+    assert "| schedule | epochs 1-1: lr 0.001; epochs 2-2: lr 0.001, iw_samples 3 |" in (out / "README.md").read_text()
+
+
+def test_classifier_augmentation_shifts_blurs_half_and_stays_in_range():
+    B = 400
+    x = torch.zeros(B, 1, 28, 28)
+    x[:, 0, 14, 14] = 1.0                                   # one bright pixel: a blur lowers its peak to <= 0.25
+    g = torch.Generator().manual_seed(0)
+    a = train.ClassifierRecipe.augment(x, g)
+    assert a.shape == x.shape and a.min() >= 0 and a.max() <= 1
+    assert torch.equal(a, train.ClassifierRecipe.augment(x, torch.Generator().manual_seed(0)))   # seeded
+    blurred = (a.flatten(1).max(1).values < 0.5).float().mean().item()
+    assert 0.4 < blurred < 0.6                              # half the batch is blurred
+    ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    w = a[:, 0] / a[:, 0].sum((1, 2), keepdim=True)
+    cy, cx = (w * ys).sum((1, 2)), (w * xs).sum((1, 2))   # centre of mass per image
+    assert ((cy - 14).abs() <= 2.5).all() and ((cx - 14).abs() <= 2.5).all()   # shifted by at most 2 px
+    assert len({(round(a_, 1), round(b_, 1)) for a_, b_ in zip(cy.tolist(), cx.tolist())}) > 10  # and varied
