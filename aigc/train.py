@@ -580,8 +580,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-images", type=int, default=None, metavar="N",
                    help="train on the first N training images only (tiny runs; kept by --resume)")
     p.add_argument("--model-kwargs", default=None, metavar="JSON",
-                   help='model size as a JSON object of constructor arguments, e.g. \'{"ch": 4}\' '
-                        "(default: the full-size model; kept by --resume)")
+                   help='model arguments as a JSON object, e.g. \'{"ch": 4}\' (default: the full-size '
+                        "model); kept by --resume, which may update a VAE's training objective, "
+                        "e.g. '{\"iw_samples\": 5}'")
     p.add_argument("--progress-file", default=None, metavar="PATH",
                    help="write progress here as JSON every 2 s, atomically: state, epoch, step, "
                         "steps per epoch, time left (eta_s)")
@@ -603,8 +604,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.max_images is not None and args.max_images != trainer.max_images:
                 p.error(f"{args.out} was trained with --max-images {trainer.max_images}; "
                         "--resume keeps it, so leave --max-images out")
-            if model_kwargs is not None and model_kwargs != trainer.model_kwargs:
-                trainer.set_model_kwargs(model_kwargs)  # e.g. fine-tune a VAE on the IW bound
+            if model_kwargs is not None:   # an update of the run's arguments, e.g. '{"iw_samples": 5}'
+                merged = {**trainer.model_kwargs, **model_kwargs}
+                if merged != trainer.model_kwargs:
+                    trainer.set_model_kwargs(merged)  # e.g. fine-tune a VAE on the IW bound
             if args.lr is not None and args.lr != trainer.lr:
                 trainer.set_lr(args.lr)  # e.g. a lower rate to fine-tune the last epochs
             print(f"resuming {args.out} after epoch {trainer.epoch}", flush=True)

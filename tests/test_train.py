@@ -229,12 +229,12 @@ def test_resume_may_change_the_vae_objective_but_not_its_shape(tmp_path, capsys)
     wider = json.dumps({**TINY_VAE, "ch": 8})
     assert train.main(["vae", "--epochs", "2", "--resume", "--model-kwargs", wider, *common]) == 2
     assert "cannot change ch" in capsys.readouterr().err
-    iw = json.dumps({**TINY_VAE, "iw_samples": 3})
+    iw = json.dumps({"iw_samples": 3})   # an update: the run keeps its other arguments
     assert train.main(["vae", "--epochs", "2", "--resume", "--model-kwargs", iw, *common]) == 0
     rows = read_jsonl(out / "history.jsonl")
     assert "iw_bound" not in rows[0] and rows[1]["iw_bound"] <= rows[1]["loss"]   # Jensen: the IW bound is tighter
     assert json.loads((out / "config.json").read_text())["iw_samples"] == 3
-    assert Trainer.read_state(out)["settings"]["model_kwargs"]["iw_samples"] == 3   # kept by the next --resume
+    assert Trainer.read_state(out)["settings"]["model_kwargs"] == {**TINY_VAE, "iw_samples": 3}   # kept by --resume
     assert "| schedule | epochs 1-1: lr 0.001; epochs 2-2: lr 0.001, iw_samples 3 |" in (out / "README.md").read_text()
 
 
