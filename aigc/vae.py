@@ -53,9 +53,7 @@ class VAE(GenerativeModel, library_name="aigc", tags=["vae", "aigc"]):
     # importance-weighted bound).
     OBJECTIVE_ARGS = ("kl_weight", "iw_samples")
 
-    def set_objective(self, *, kl_weight: float | None = None, iw_samples: int | None = None) -> None:
-        kl_weight = getattr(self, "kl_weight", 1.0) if kl_weight is None else kl_weight
-        iw_samples = getattr(self, "iw_samples", 1) if iw_samples is None else iw_samples
+    def set_objective(self, *, kl_weight: float, iw_samples: int) -> None:
         if not kl_weight > 0:
             raise ValueError(f"kl_weight must be positive, got {kl_weight}")
         if not isinstance(iw_samples, int) or iw_samples < 1:
