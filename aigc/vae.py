@@ -90,13 +90,16 @@ class VAE(GenerativeModel, library_name="aigc", tags=["vae", "aigc"]):
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
         return rec + kl, rec, kl
 
-    def log_weights(self, x: torch.Tensor, k: int, chunk: int = 500,
+    def log_weights(self, x: torch.Tensor, k: int, rows: int = 1024,
                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """For k draws z_i ~ q(z|x): log p(x|z_i) and log p(z_i) - log q(z_i|x),
-        each (k, B). Differentiable (reparameterised), for the IW objective."""
+        each (k, B). Differentiable (reparameterised), for the IW objective.
+        The draws are decoded about `rows` at a time: on a CPU ~1,000 rows per
+        pass ran 2x faster than 50,000 (the activations stay in cache)."""
         mu, logvar = self.encode(x)
         std = (0.5 * logvar).exp()
         log_px, log_prior_ratio = [], []
+        chunk = max(1, rows // len(x))
         for start in range(0, k, chunk):
             m = min(chunk, k - start)
             eps = torch.randn((m,) + mu.shape, generator=generator, device=mu.device)  # (m, B, D)
@@ -132,12 +135,12 @@ class VAE(GenerativeModel, library_name="aigc", tags=["vae", "aigc"]):
         return bound.mean(), logs
 
     @torch.no_grad()
-    def iw_nll(self, x: torch.Tensor, k: int, chunk: int = 500,
+    def iw_nll(self, x: torch.Tensor, k: int, rows: int = 1024,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """Importance-weighted bound on -log p(x) (Burda et al. 2016), (B,) nats:
         -log (1/k) sum_i p(x, z_i) / q(z_i | x), z_i ~ q(z|x). k=1 is the ELBO in
         expectation; the bound tightens as k grows."""
-        return self.iw_bound(*self.log_weights(x, k, chunk, generator))
+        return self.iw_bound(*self.log_weights(x, k, rows, generator))
 
     @torch.no_grad()
     def fit_class_prior(self, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> None:

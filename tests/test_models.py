@@ -126,6 +126,22 @@ def test_iw_bound_is_below_the_elbo_and_tightens():
     assert nll_500 <= nll_50 <= nelbo.mean()
 
 
+def test_iw_bound_does_not_depend_on_how_the_draws_are_batched():
+    # log_weights decodes ~`rows` draws per pass (for speed); any pass size,
+    # down to one draw per pass, must give all k draws and the same bound.
+    torch.manual_seed(0)
+    vae = VAE(classes=CLASSES, **TINY_VAE).eval()
+    x = torch.bernoulli(torch.rand(6, 1, 28, 28), generator=torch.Generator().manual_seed(1))
+    bounds = []
+    for rows in (1, 7, 10**6):
+        with torch.no_grad():
+            log_px, log_ratio = vae.log_weights(x, 300, rows=rows, generator=torch.Generator().manual_seed(rows))
+        assert log_px.shape == log_ratio.shape == (300, 6)
+        bounds.append(vae.iw_bound(log_px, log_ratio))
+    for b in bounds[1:]:
+        assert torch.allclose(b, bounds[0], rtol=0.01)
+
+
 def test_class_prior_fit_moves_class_means(tiny_vae, synthetic):
     tiny_vae.fit_class_prior(synthetic.floats(), synthetic.labels)
     assert not torch.allclose(tiny_vae.class_mean[0], tiny_vae.class_mean[5])
