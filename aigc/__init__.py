@@ -6,9 +6,11 @@ demo around them.
     x = m.sample(n=64, labels=3, seed=0)  # (64, 1, 28, 28) float32 in [0, 1]
 
 Where things live:
+    aigc/families.py    the model families, each described once (class, recipe, defaults, abilities)
     aigc/model.py       what every model shares: sampling checks, safetensors I/O
     aigc/gan.py         conditional generator + projection discriminator
     aigc/vae.py         convolutional VAE, ELBO, importance-weighted bound
+    aigc/flow.py        flow matching: a small UNet, ODE samplers, guidance, inversion, SDEdit
     aigc/classifier.py  the evaluation classifier
     aigc/latent.py      pure functions: seeds -> noise, lerp/slerp, grids, images
     aigc/data.py        datasets, class names, the data-dir rule
@@ -16,7 +18,9 @@ Where things live:
     aigc/publish.py     `python -m aigc.publish`: the four checkpoints and their cards to the Hub
     aigc/train.py       training loops and `python -m aigc.train`
     aigc/runs.py        training runs in the background: started, stopped, resumed from the demo
-    aigc/metrics.py     class accuracy, Frechet distance, VAE likelihood
+    aigc/metrics.py     class accuracy, Frechet distance, precision/recall, VAE likelihood
+    aigc/neighbours.py  nearest training images (pixels or classifier features): is a model copying?
+    aigc/export.py      `python -m aigc.export`: labelled synthetic datasets (Parquet or image folder)
     aigc/evaluate.py    `python -m aigc.evaluate`: metrics.json and a table
     aigc/demo.py        the demo's handlers (app.py lays out the page and wires them)
     aigc/preprocess.py  uploads and sketches -> MNIST-style 28x28 inputs
@@ -31,16 +35,17 @@ from __future__ import annotations
 import torch
 
 from .classifier import Classifier
+from . import families, hub, latent
+from .families import FAMILIES, Family
+from .flow import FlowModel
 from .gan import Discriminator, Generator
-from . import hub
 from .hub import BUNDLED, HubError, read_config
 from .model import GenerativeModel, HubModule, pick_device
 from .vae import VAE
 
-FAMILIES: dict[str, type[HubModule]] = {"gan": Generator, "vae": VAE, "classifier": Classifier}
 
-__all__ = ["load", "load_folder", "BUNDLED", "FAMILIES", "Generator", "Discriminator", "VAE",
-           "Classifier", "GenerativeModel", "HubModule", "HubError", "pick_device"]
+__all__ = ["load", "load_folder", "BUNDLED", "FAMILIES", "Family", "Generator", "Discriminator", "VAE",
+           "FlowModel", "Classifier", "GenerativeModel", "HubModule", "HubError", "pick_device"]
 
 
 def load_folder(folder, device: str | torch.device = "auto") -> HubModule:
@@ -50,7 +55,7 @@ def load_folder(folder, device: str | torch.device = "auto") -> HubModule:
     family = config.get("family")
     if family not in FAMILIES:
         raise ValueError(f"{folder}/config.json names family {family!r}; expected one of {list(FAMILIES)}")
-    return FAMILIES[family].from_pretrained(str(folder), map_location=str(pick_device(device)))
+    return FAMILIES[family].model_class.from_pretrained(str(folder), map_location=str(pick_device(device)))
 
 
 def load(name: str, device: str | torch.device = "auto", *, hub_repo: str | None = None,

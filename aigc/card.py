@@ -12,8 +12,12 @@ from .io import read_jsonl
 
 DATASET_IDS = {"mnist": "ylecun/mnist", "fashion": "zalando-datasets/fashion_mnist"}
 DATASET_NAMES = {"mnist": "MNIST digits", "fashion": "Fashion-MNIST products"}
-FAMILY_NAMES = {"gan": "class-conditional GAN (EMA generator)", "vae": "convolutional VAE",
-                "classifier": "evaluation classifier (small CNN)"}
+
+
+def family_description(name: str) -> str:
+    from .families import FAMILIES   # the registry imports every model module: only when a card is made
+
+    return FAMILIES[name].description if name in FAMILIES else name
 
 
 def training_facts(folder: str | Path) -> dict:
@@ -40,7 +44,29 @@ def training_facts(folder: str | Path) -> dict:
         "lr": meta.get("lr"),
         "seed": meta.get("seed"),
         "phases": meta.get("phases", []),
+        "processes": processes_text(history),
     }
+
+
+def processes_text(history: list[dict]) -> str:
+    """'2 processes on 1 device (cpu)', or per stretch of epochs when a resumed
+    run changed them: 'epochs 1-2: 2 processes on ...; epoch 3: 1 process on ...'
+    (rows from before torchrun training came from one process)."""
+    def one(r: dict) -> str:
+        p, d = r.get("processes", 1), r.get("devices", 1)
+        kind = str(r.get("device", "?")).split(":")[0]
+        return f"{p} process{'es' if p > 1 else ''} on {d} device{'s' if d > 1 else ''} ({kind})"
+
+    stretches: list[list] = []   # [first epoch, last epoch, text]
+    for r in history:
+        text = one(r)
+        if stretches and stretches[-1][2] == text:
+            stretches[-1][1] = r.get("epoch", 0)
+        else:
+            stretches.append([r.get("epoch", 0), r.get("epoch", 0), text])
+    if len(stretches) == 1:
+        return stretches[0][2]
+    return "; ".join(f"epoch{'s' if a != b else ''} {a}{f'-{b}' if a != b else ''}: {t}" for a, b, t in stretches)
 
 
 def schedule_text(phases: list[dict], epochs: int) -> str:
@@ -71,7 +97,7 @@ def make_card(folder: str | Path, name: str, repo_id: str | None = None) -> Mode
     lines = [
         f"# {name}",
         "",
-        f"A {FAMILY_NAMES.get(f['family'], f['family'])} trained on {DATASET_NAMES.get(f['dataset'], f['dataset'])} "
+        f"A {family_description(f['family'])} trained on {DATASET_NAMES.get(f['dataset'], f['dataset'])} "
         f"(28x28 grayscale, {len(f['classes'])} classes), part of the aigc demo.",
         "",
         "## How to load",
@@ -80,13 +106,14 @@ def make_card(folder: str | Path, name: str, repo_id: str | None = None) -> Mode
         "import aigc",
         f"m = {load_line}",
     ]
-    if f["family"] in ("gan", "vae"):
+    if f["family"] != "classifier":
         lines += ["x = m.sample(n=64, labels=3, seed=0)  # (64, 1, 28, 28) in [0, 1]"]
     lines += ["```", "", "## Training", "", "| fact | value |", "| --- | --- |",
               f"| dataset | {f['dataset']} |",
               f"| epochs | {f['epochs']} ({f['steps']} steps) |",
               f"| wall time | {minutes:.1f} min |",
               f"| device | {f['device']} |",
+              f"| processes | {f['processes']} |",
               f"| hardware | {f['hardware']} |",
               f"| parameters | {f['parameters']:,} |" if f["parameters"] else "| parameters | |",
               f"| batch size, learning rate, seed | {f['batch_size']}, {f['lr']}, {f['seed']} |",
@@ -97,6 +124,14 @@ def make_card(folder: str | Path, name: str, repo_id: str | None = None) -> Mode
     if metrics:
         lines += ["## Evaluation", "", "| metric | value |", "| --- | --- |"]
         lines += [f"| {k} | {v} |" for k, v in metrics.items() if not isinstance(v, (dict, list))]
+        lines += [""] + evaluation_notes(metrics)
+    curve = time_to_quality(folder)
+    if curve:
+        lines += ["## Time to quality", "",
+                  "The per-epoch check (2,000 samples against 2,000 test images, judged by the evaluation "
+                  "classifier) against the training time so far:", "",
+                  "| wall time (min) | epoch | Frechet distance | class accuracy |", "| ---: | ---: | ---: | ---: |"]
+        lines += [f"| {m:.1f} | {e} | {fd:.4g} | {acc} |" for m, e, fd, acc in curve]
         lines += [""]
     if grids:
         lines += ["## Samples", "", f"One row per class, from fixed noise, after epoch {f['epochs']}:", "",
@@ -104,8 +139,41 @@ def make_card(folder: str | Path, name: str, repo_id: str | None = None) -> Mode
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
 
 
+def evaluation_notes(m: dict) -> list[str]:
+    """Plain-language lines under the evaluation table: coverage, copying and
+    the worth of the samples as training data, each beside what real data reaches."""
+    lines = []
+    if "precision" in m and "recall_real" in m:
+        lines += [f"- Coverage (improved precision/recall, k={m.get('pr_k', 3)}, on the evaluation classifier's "
+                  f"features, against the test images): precision {m['precision']}, recall {m['recall']}; "
+                  f"real training images reach {m['precision_real']} and {m['recall_real']}. Low recall means "
+                  "missing variety (mode collapse)."]
+    if "copy_share" in m and "copy_share_real" in m:
+        lines += [f"- Copying: {100 * m['copy_share']:.2f}% of {m.get('frechet_samples', 10000):,} samples have a "
+                  f"nearest training image much closer than the second (distance ratio under 1/3, pixel space; "
+                  f"real test images: {100 * m['copy_share_real']:.2f}%). Median distance to the nearest training "
+                  f"image: {m.get('nn_distance')} for samples, {m.get('nn_distance_real')} for test images "
+                  "(Euclidean, pixels in [0, 1]); a model that copies sits well below the test images."]
+    if "cas" in m and "cas_real" in m:
+        lines += [f"- As training data (Classification Accuracy Score): a classifier trained on "
+                  f"{m.get('cas_train_images', 60000):,} generated images scores {m['cas']} on the real test set; "
+                  f"the same recipe trained on real images, {m['cas_real']} ({m.get('cas_epochs')} epochs each)."]
+    return lines + [""] if lines else []
+
+
+def time_to_quality(folder: str | Path) -> list[tuple[float, int, float, float | str]]:
+    """(minutes of training so far, epoch, Frechet distance, class accuracy)
+    for each epoch that measured its quality (history.jsonl)."""
+    rows, minutes = [], 0.0
+    for r in read_jsonl(Path(folder) / "history.jsonl"):
+        minutes += r.get("epoch_time_s", 0.0) / 60
+        if isinstance(r.get("frechet"), (int, float)):
+            rows.append((minutes, r["epoch"], r["frechet"], r.get("class_accuracy", "")))
+    return rows
+
+
 # ---- cards for the Hub (python -m aigc.publish) ------------------------------------
-BOOKKEEPING = {"epoch", "step", "device", "time", "epoch_time_s", "images_per_s"}
+BOOKKEEPING = {"epoch", "step", "device", "time", "epoch_time_s", "images_per_s", "processes", "devices"}
 
 
 def sample_grid(folder: str | Path) -> Path | None:
@@ -179,7 +247,7 @@ def make_repo_card(folders: dict[str, Path], repo_id: str, revision: str = "main
         f = facts[name]
         _, metrics = evaluation(folder)
         summary = ", ".join(f"{k} {_number(v)}" for k, v in metrics.items()) or "-"
-        lines.append(f"| [{name}]({name}/README.md) | {FAMILY_NAMES.get(f['family'], f['family'])} | "
+        lines.append(f"| [{name}]({name}/README.md) | {family_description(f['family'])} | "
                      f"{DATASET_NAMES.get(f['dataset'], f['dataset'])} | {f['epochs']} | {summary} |")
     for name, folder in folders.items():
         f = facts[name]

@@ -1,5 +1,6 @@
-"""Class-conditional GAN for 28x28 grayscale images: generator and projection
-discriminator (nn.Modules only; the losses and loop live in train.py)."""
+"""Class-conditional GAN for 28x28 grayscale images: generator, projection
+discriminator, the non-saturating loss and the training recipe (one step;
+aigc.train runs the loop)."""
 from __future__ import annotations
 
 import torch
@@ -7,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .model import GenerativeModel
+from .recipe import Recipe, ema_update, frozen_copy
 
 
 class ConditionalBatchNorm(nn.Module):
@@ -61,6 +63,8 @@ class Generator(GenerativeModel, library_name="aigc", tags=["gan", "aigc"]):
         return torch.sigmoid(self.out(h))                 # (B, 1, 28, 28)
 
     def _generate(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # labels: (B,) indices, or (B, K) class weights for a blend (every
+        # ConditionalBatchNorm then uses w @ table: one-hot w is exactly G(z, y))
         return self(z, labels)
 
 
@@ -97,3 +101,67 @@ def d_loss_fn(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Ten
 def g_loss_fn(fake_scores: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator loss: -log D(G(z))."""
     return F.softplus(-fake_scores).mean()
+
+
+class GANRecipe(Recipe):
+    """Non-saturating loss, a conditional DCGAN discriminator with a
+    projection term, one D step per G step, and an exponential moving
+    average of G used for sampling."""
+
+    ema_decay = 0.999
+    averaged = ("G_ema",)
+
+    def __init__(self, classes, dataset, lr, device, model_kwargs):
+        super().__init__(classes, dataset, lr, device, model_kwargs)
+        G = Generator(classes=classes, dataset=dataset, **model_kwargs).to(device)
+        D = Discriminator(n_classes=len(classes), ch=G.ch).to(device)
+        G_ema = frozen_copy(G)
+        self.modules = {"G": G, "D": D, "G_ema": G_ema}
+        self.optimizers = {
+            "G": torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999)),
+            "D": torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999)),
+        }
+
+    def step(self, x, y, gen):
+        G, D, G_ema = self.modules["G"], self.modules["D"], self.modules["G_ema"]
+        B = len(x)
+        z = torch.randn(B, G.z_dim, generator=gen, device=self.device)
+        with torch.no_grad():
+            fake = G(z, y)
+        d_loss = d_loss_fn(D(x, y), D(fake, y))
+        self.optimizers["D"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["D"].step()
+
+        z = torch.randn(B, G.z_dim, generator=gen, device=self.device)
+        g_loss = g_loss_fn(D(G(z, y), y))
+        self.optimizers["G"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.optimizers["G"].step()
+
+        ema_update(G_ema, G, self.ema_decay)
+        with torch.no_grad():
+            for be, b in zip(G_ema.buffers(), G.buffers()):
+                be.copy_(b)
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+    @torch.no_grad()
+    def serving_model(self, train_set):
+        # The EMA weights meet BatchNorm statistics gathered by the live G;
+        # recompute them for the EMA weights ("standing statistics") from a
+        # fixed-seed stream, so the training RNG is left untouched.
+        G_ema = self.modules["G_ema"]
+        gen = torch.Generator(device=self.device).manual_seed(1234)
+        for m in G_ema.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average over the batches below
+        G_ema.train()
+        for _ in range(20):
+            z = torch.randn(256, G_ema.z_dim, generator=gen, device=self.device)
+            y = torch.randint(0, len(G_ema.classes), (256,), generator=gen, device=self.device)
+            G_ema(z, y)
+        for m in G_ema.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.momentum = 0.1
+        return G_ema.eval()

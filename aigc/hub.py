@@ -51,6 +51,7 @@ BUNDLED_DIR = REPO_ROOT / "checkpoints"
 BUNDLED = ("gan-mnist", "gan-fashion", "vae-mnist", "vae-fashion")
 CLASSIFIERS = ("classifier-mnist", "classifier-fashion")
 HUB_FILES = (CONFIG_NAME, WEIGHTS_NAME)  # all a model needs; nothing else is downloaded
+MAX_CONFIG_BYTES = 1 << 20
 
 REQUEST_TIMEOUT_S = 3.0  # a metadata request on a healthy Hub takes well under a second
 DEADLINE_S = 10.0        # one model's lookup and download, all requests and retries included
@@ -70,9 +71,11 @@ def is_checkpoint_dir(path: str | Path) -> bool:
 def read_config(folder: str | Path) -> dict:
     path = Path(folder) / CONFIG_NAME
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:   # a config is a few hundred bytes: not read whole
+            raise ValueError(f"{path.stat().st_size:,} bytes, more than a config's {MAX_CONFIG_BYTES:,}")
         config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path} is not a readable JSON config: {e}") from None
+    except (OSError, ValueError, RecursionError) as e:   # ValueError: bad UTF-8 or JSON, or too big
+        raise ValueError(f"{path} is not a readable JSON config: {str(e)[:200]}") from None
     if not isinstance(config, dict):
         raise ValueError(f"{path} must hold a JSON object")
     return config

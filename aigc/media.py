@@ -23,8 +23,9 @@ def png_bytes(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def gif_bytes(frames: list[Image.Image], duration_ms: int) -> bytes:
-    """Frames (same size, mode "L") -> an animated GIF that loops forever."""
+def gif_bytes(frames: list[Image.Image], duration_ms: int | list[int]) -> bytes:
+    """Frames (same size, mode "L") -> an animated GIF that loops forever.
+    duration_ms: every frame's, or one per frame."""
     if not frames:
         raise ValueError("a GIF needs at least one frame")
     buf = BytesIO()

@@ -5,6 +5,7 @@ A subclass implements `_generate(z, labels)`: z (n, z_dim) on the model's
 device -> images (n, 1, 28, 28) in [0, 1]."""
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Sequence
@@ -17,6 +18,8 @@ from safetensors.torch import load_model
 from . import latent
 
 MAX_SAMPLES = 1024  # per call; bigger jobs are batched by the caller
+MAX_PARAMETERS = 50_000_000   # the models here have under 2 million; a config asking for more is broken
+MAX_CONFIG_NUMBER = 10**7     # no setting of a model here is a number beyond this
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 
@@ -69,9 +72,76 @@ class HubModule(nn.Module, PyTorchModelHubMixin):
         path = os.path.join(model_id, WEIGHTS_NAME)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path} not found: a checkpoint is a folder with {CONFIG_NAME} and {WEIGHTS_NAME}")
+        check_checkpoint(cls, model_kwargs, model_id)   # before anything real is built
         model = cls(**model_kwargs)
-        load_model(model, path, strict=True, device=str(map_location))
+        try:
+            load_model(model, path, strict=True, device=str(map_location))
+        except Exception as e:   # whatever the file breaks, the error names it
+            raise ValueError(f"{path} does not load: {_first_line(e)}") from None
         return model.eval()
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: " + (text.splitlines()[0][:300] if text else "no details")
+
+
+def check_checkpoint(cls: type[HubModule], kwargs: dict, folder: str | Path) -> None:
+    """Raise ValueError, naming the file, unless config.json's values build a
+    model of at most MAX_PARAMETERS whose tensors are exactly those of
+    model.safetensors, name for name and shape for shape. The model is built
+    on the meta device (shapes only, no memory) and the weights file's header
+    alone is read, so an absurd config ("ch": 100000) costs nothing."""
+    from safetensors import safe_open
+
+    config = os.path.join(folder, CONFIG_NAME)
+    weights = os.path.join(folder, WEIGHTS_NAME)
+    for key, value in kwargs.items():
+        if isinstance(value, float) and not math.isfinite(value) or \
+                isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > MAX_CONFIG_NUMBER:
+            raise ValueError(f"{config}: {key} = {str(value)[:40]} is not a sensible setting")
+    try:
+        with torch.device("meta"):
+            meta = cls(**kwargs)
+    except Exception as e:
+        raise ValueError(f"{config} does not describe a {cls.family or cls.__name__} ({_first_line(e)})") from None
+    n = sum(p.numel() for p in meta.parameters())
+    if n > MAX_PARAMETERS:
+        raise ValueError(f"{config} asks for a {cls.family or cls.__name__} of {n:,} parameters; models here have "
+                         f"at most {MAX_PARAMETERS:,}")
+    expected = {k: tuple(t.shape) for k, t in meta.state_dict().items()}
+    try:
+        with safe_open(weights, framework="pt") as f:
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e:
+        raise ValueError(f"{weights} is not a readable safetensors file ({_first_line(e)})") from None
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    wrong = [f"{k} {found[k]} (needs {expected[k]})" for k in sorted(set(expected) & set(found))
+             if found[k] != expected[k]]
+    if missing or extra or wrong:
+        parts = [f"missing {', '.join(missing[:3])}" if missing else "",
+                 f"unexpected {', '.join(extra[:3])}" if extra else "",
+                 f"wrong shapes: {', '.join(wrong[:3])}" if wrong else ""]
+        raise ValueError(f"{weights} does not fit {config}: " + "; ".join(p for p in parts if p))
+
+
+def check_images(x: torch.Tensor) -> torch.Tensor:
+    """Images for a model to take in: (n, 1, 28, 28) (or (1, 28, 28) / (n, 28, 28)),
+    float in [0, 1], 1 <= n <= MAX_SAMPLES -> float32 (n, 1, 28, 28)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor of shape (n, 1, 28, 28), got {type(x).__name__}")
+    if x.dim() == 3:
+        x = x.unsqueeze(0) if x.shape[0] == 1 else x.unsqueeze(1)
+    if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28) or len(x) == 0:
+        raise ValueError(f"images must have shape (n, 1, 28, 28) with n >= 1, got {tuple(x.shape)}")
+    if len(x) > MAX_SAMPLES:
+        raise ValueError(f"at most {MAX_SAMPLES} images per call, got {len(x)}")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"images must be float in [0, 1], got dtype {x.dtype}")
+    if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+        raise ValueError("image values must be finite and within [0, 1]")
+    return x.float()
 
 
 class GenerativeModel(HubModule):
@@ -147,18 +217,30 @@ class GenerativeModel(HubModule):
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: Labels = None) -> torch.Tensor:
-        """Latents (n, z_dim) and labels (n,) or None -> images (n, 1, 28, 28) on the CPU."""
+        """Latents (n, z_dim) and labels (n,), (n, K) class weights (a blend
+        of classes, see aigc.morph) or None -> images (n, 1, 28, 28) on the CPU."""
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape (n, {self.z_dim}), got {tuple(z.shape)}")
-        y = self.check_labels(labels, len(z))
+        y = self.check_labels_or_weights(labels, len(z))
         was_training = self.training
         self.eval()
         try:
-            out = self._generate(z.to(self.device, torch.float32),
-                                 None if y is None else y.to(self.device))
+            out = self._generate(z.to(self.device, torch.float32), None if y is None else y.to(self.device))
         finally:
             self.train(was_training)
         return out.float().cpu().clamp_(0, 1)
+
+    def check_labels_or_weights(self, labels, n: int) -> torch.Tensor | None:
+        """As check_labels, but also takes class weights: a float (n, K)
+        tensor, each row a blend of the classes -> float32 (n, K)."""
+        if isinstance(labels, torch.Tensor) and labels.dim() == 2:
+            k = len(self.classes)
+            if labels.shape != (n, k) or not labels.dtype.is_floating_point:
+                raise ValueError(f"weights must be float of shape ({n}, {k}), got {tuple(labels.shape)} {labels.dtype}")
+            if not torch.isfinite(labels).all():
+                raise ValueError("class weights must be finite")
+            return labels.float()
+        return self.check_labels(labels, n)
 
     def _any_class(self, seed: int, n: int) -> torch.Tensor | None:
         """Labels for 'any class': None where the model has an unconditional

@@ -13,6 +13,8 @@ raises ImageError with a sentence they can act on.
 from __future__ import annotations
 
 import math
+import os
+import struct
 import warnings
 from dataclasses import dataclass
 from io import BytesIO
@@ -20,10 +22,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
 SIZE = 28
-MAX_PIXELS = 25_000_000   # 5000 x 5000; decoding more takes seconds and hundreds of MB
+# The memory budget of one picture, whatever a visitor sends: at most 64 MB. A picture is checked
+# from its header (bytes, format, declared pixels) before any pixel is decoded; it is decoded once,
+# at most MAX_PIXELS at 4 bytes a pixel (32 MB; 16-bit and palette pictures need one conversion more,
+# 48 MB in all), and shrunk to WORK_SIDE before the float work (a few MB).
+MAX_BYTES = 10 * 2**20        # a picture file; uploads larger than this are refused unread
+MAX_PIXELS = 8_000_000        # about 3300 x 2400
+MAX_JPEG_PIXELS = 50_000_000  # a JPEG is decoded at 1/2 to 1/8 scale (draft), so it may declare more
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")   # "JPEG" also opens MPO, the variant some phones write
 WORK_SIDE = 1024          # bigger images are shrunk to this before the pixel work
 INK = 0.2                 # ink level (0..1) that counts as part of the drawing for its bounding box
 FAINT = 0.1               # ink below this is paper texture or JPEG noise: set to 0, as MNIST's background is
@@ -46,53 +55,114 @@ class Layout:
 
 LAYOUTS = {"mnist": Layout(box=20, centre="mass"), "fashion": Layout(box=28, centre="box")}
 NOT_AN_IMAGE = "That file is not a picture we can read. Please upload a PNG, JPEG, GIF, BMP or WebP image."
-TOO_BIG = (f"Pictures can have at most {MAX_PIXELS // 1_000_000} million pixels; please shrink it "
-           f"(a few hundred pixels across is plenty).")
+TOO_BIG = (f"Pictures can have at most {MAX_PIXELS // 1_000_000} million pixels ({MAX_JPEG_PIXELS // 1_000_000} "
+           f"million for a JPEG photo) and {MAX_BYTES // 2**20} MB; please shrink it (a few hundred pixels across "
+           f"is plenty).")
+DAMAGED = "That picture file is damaged or cut short; please upload it again."
+# EXIF orientation -> the transpose that shows the picture upright (what ImageOps.exif_transpose does)
+ORIENTATIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+                5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+                8: Image.Transpose.ROTATE_90}
 
 
 # ---- decoding ------------------------------------------------------------------
+def inspect(source) -> Image.Image:
+    """A path or bytes -> the picture opened lazily: only its header is read.
+    Refuses, with ImageError, a file over MAX_BYTES, a format outside FORMATS
+    and a declared size over MAX_PIXELS (MAX_JPEG_PIXELS for a JPEG), before
+    any pixel is decoded. The one check every picture from outside passes:
+    uploads, inline data: URLs, sketches (aigc.guard runs it before Gradio
+    decodes anything) and examples."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        size, source = len(source), BytesIO(source)
+    elif isinstance(source, (str, Path)):
+        try:
+            size = os.stat(source).st_size
+        except FileNotFoundError:
+            raise ImageError("The uploaded file has gone missing; please upload it again.") from None
+        except (OSError, ValueError):
+            raise ImageError(NOT_AN_IMAGE) from None
+    else:
+        raise ImageError(f"Expected a picture, got {type(source).__name__}.")
+    if size > MAX_BYTES:
+        raise ImageError(f"That file is {size / 2**20:.1f} MB, too big to handle here. " + TOO_BIG)
+    try:
+        with warnings.catch_warnings():   # the size is checked below, with a kinder message
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(source, formats=FORMATS)
+    except FileNotFoundError:
+        raise ImageError("The uploaded file has gone missing; please upload it again.") from None
+    except Image.DecompressionBombError:   # over twice Pillow's own limit: refused while reading the header
+        raise ImageError(TOO_BIG) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, struct.error):
+        raise ImageError(NOT_AN_IMAGE) from None
+    check_size(img)
+    return img
+
+
+def check_size(img: Image.Image) -> None:
+    w, h = img.size
+    if w < 1 or h < 1:
+        raise ImageError("That picture has no pixels.")
+    limit = MAX_JPEG_PIXELS if isinstance(img, JpegImagePlugin.JpegImageFile) else MAX_PIXELS
+    if w * h > limit:
+        raise ImageError(f"That picture is {w:,} x {h:,} pixels, too big to handle here. " + TOO_BIG)
+
+
 def open_image(source) -> Image.Image:
     """A path, bytes, a PIL image or an array -> a decoded PIL image, upright
-    (EXIF orientation applied), first frame of an animation. Checks the size
-    before decoding, so a 10,000 x 10,000 upload is refused cheaply."""
+    (EXIF orientation applied), first frame of an animation, its longer side
+    at most about WORK_SIDE. Checks bytes, format and size before decoding
+    (inspect), so a 10,000 x 10,000 upload is refused cheaply."""
     if isinstance(source, Image.Image):
         img = source
+        check_size(img)
     elif isinstance(source, np.ndarray):
+        if source.size > 4 * MAX_PIXELS:
+            raise ImageError(f"An array of shape {source.shape} is too big to be a picture here. " + TOO_BIG)
         try:
             img = Image.fromarray(source)
         except (TypeError, ValueError):
             raise ImageError(f"An array of shape {source.shape} and type {source.dtype} is not a picture.") from None
     else:
-        if isinstance(source, (bytes, bytearray)):
-            source = BytesIO(source)
-        elif not isinstance(source, (str, Path)):
-            raise ImageError(f"Expected a picture, got {type(source).__name__}.")
-        try:
-            with warnings.catch_warnings():   # the size is checked below, with a kinder message
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                img = Image.open(source)
-        except FileNotFoundError:
-            raise ImageError("The uploaded file has gone missing; please upload it again.") from None
-        except Image.DecompressionBombError:   # over twice Pillow's own limit: refused while reading the header
-            raise ImageError(TOO_BIG) from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-            raise ImageError(NOT_AN_IMAGE) from None
-    w, h = img.size
-    if w < 1 or h < 1:
-        raise ImageError("That picture has no pixels.")
-    if w * h > MAX_PIXELS:
-        raise ImageError(f"That picture is {w:,} x {h:,} pixels, too big to handle here. " + TOO_BIG)
-    if img.format == "JPEG":
-        # Decode at 1/2, 1/4 or 1/8 scale when the longer side still covers WORK_SIDE.
-        s = WORK_SIDE / max(w, h)
-        img.draft("L", (math.ceil(w * s), math.ceil(h * s)))
+        img = inspect(source)
     try:
+        orientation = img.getexif().get(0x0112, 1)
+    except Exception:   # a broken EXIF block: show the picture as stored
+        orientation = 1
+    try:
+        if isinstance(img, JpegImagePlugin.JpegImageFile):
+            # Decode at 1/2, 1/4 or 1/8 scale when the longer side still covers WORK_SIDE.
+            w, h = img.size
+            s = WORK_SIDE / max(w, h)
+            img.draft("L", (math.ceil(w * s), math.ceil(h * s)))
+            if img.size[0] * img.size[1] > MAX_PIXELS:   # the decoder could not scale it down
+                raise ImageError(f"That picture is {w:,} x {h:,} pixels, too big to handle here. " + TOO_BIG)
         img.seek(0)
         img.load()
-        img = ImageOps.exif_transpose(img)
-    except (OSError, SyntaxError, ValueError, EOFError):
-        raise ImageError("That picture file is damaged or cut short; please upload it again.") from None
+        img = reduced(img)
+    except ImageError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError, Image.DecompressionBombError):
+        raise ImageError(DAMAGED) from None
+    if orientation in ORIENTATIONS:
+        img = img.transpose(ORIENTATIONS[orientation])
     return img
+
+
+def reduced(img: Image.Image, side: int = WORK_SIDE) -> Image.Image:
+    """A decoded picture -> box-averaged by a whole factor so that its longer
+    side is at most about `side` (the uint8 pixels, before any float copy)."""
+    f = math.ceil(max(img.size) / side)
+    if f <= 1:
+        return img
+    if img.mode.startswith("I;16"):   # modes Image.reduce does not take
+        img = img.convert("I")
+    elif img.mode == "1":
+        img = img.convert("L")
+    elif img.mode in ("P", "PA"):
+        img = img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else "RGB")
+    return img.reduce(f)
 
 
 def gray_and_alpha(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:

@@ -1,8 +1,8 @@
 """Training runs in the background, one folder per run under a runs directory.
 
 Two sides share the files:
-    ProgressWriter  the trainer's side: `python -m aigc.train --progress-file`
-                    writes progress.json with it
+    ProgressWriter  the trainer's side (aigc.progress): `python -m aigc.train
+                    --progress-file` writes progress.json with it
     RunManager      the server's side: start, stop, resume and list runs; each
                     run is a separate `python -m aigc.train` process
 
@@ -42,18 +42,18 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .families import generative, get as family_of, parse_model_kwargs
 from .io import atomic_write_text, read_jsonl
 
 RUN_FILE = "run.json"
 PROGRESS_FILE = "progress.json"
 LOG_FILE = "train.log"
 STATE_FILE = "train_state.pt"     # aigc.train.STATE_NAME, without importing torch here
-PROGRESS_EVERY_S = 2.0
 STALE_S = 30.0                    # no heartbeat for this long: the process is gone (where /proc cannot tell)
 KILL_AFTER_S = 30.0               # a second stop this long after the first kills the process
 MAX_EPOCHS = 50
 MAX_BATCH = 1024
-FAMILIES = {"gan": "GAN", "vae": "VAE"}        # what the page can train: the families the demo serves
+FAMILIES = {f.name: f.label for f in generative()}   # what the page can train: the families the demo serves
 DATASETS = {"mnist": "digits", "fashion": "fashion"}
 LIVE = ("starting", "running", "stopping")
 FINAL = ("finished", "stopped", "failed")   # what a trainer writes last, as it exits
@@ -95,87 +95,6 @@ def read_json(path: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
-
-
-# ---- the trainer's side --------------------------------------------------------
-class ProgressWriter:
-    """Writes progress.json for a training process. on_step runs on every
-    step, so it only keeps the latest step in memory; a daemon thread writes
-    the file atomically every `every` seconds (the heartbeat), and on_epoch
-    and finish write at once.
-
-    Time left = the steps left at the seconds per step measured in this
-    epoch, plus, per epoch, the time its end took last time (sample grid,
-    quality check, files)."""
-
-    def __init__(self, path: str | Path, every: float = PROGRESS_EVERY_S):
-        self.path = Path(path)
-        self.every = every
-        self.state = "starting"
-        self.message = ""
-        self.epochs_done = 0
-        self._info: dict = {}             # the latest on_step info
-        self._epoch_t0: float | None = None
-        self._step_s: float | None = None
-        self._last_step_t: float | None = None
-        self._end_s = 0.0                 # last epoch: from its last step to its files written
-        self._write_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def begin(self, epochs_done: int = 0) -> None:
-        self.epochs_done = epochs_done
-        self.write()
-        self._thread = threading.Thread(target=self._beat, name="progress", daemon=True)
-        self._thread.start()
-
-    def on_step(self, info: dict) -> None:
-        now = time.monotonic()
-        if info["step"] == 1:
-            self._epoch_t0 = now          # step 1 includes warm-up: measure from its end
-        elif self._epoch_t0 is not None:
-            self._step_s = (now - self._epoch_t0) / (info["step"] - 1)
-        self._last_step_t = now
-        self._info = info
-        self.state = "running"
-
-    def on_epoch(self, row: dict) -> None:
-        if self._last_step_t is not None:
-            self._end_s = time.monotonic() - self._last_step_t
-        self.epochs_done = int(row["epoch"])
-        self.write()
-
-    def finish(self, state: str, message: str = "") -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self.state, self.message = state, message
-        self.write()
-
-    def snapshot(self) -> dict:
-        info = self._info
-        out = {"state": self.state, "pid": os.getpid(), "updated": time.time(), "epochs_done": self.epochs_done,
-               "message": self.message}
-        if info:
-            keys = ("epoch", "epochs", "step", "steps")
-            out.update({k: info[k] for k in keys})
-            out["losses"] = {k: round(v, 5) for k, v in info.items() if k not in keys}
-            if self._step_s is not None and self.state == "running":
-                e, steps, sps = info["epoch"], info["steps"], self._step_s
-                out["eta_s"] = round((steps - info["step"]) * sps + (self._end_s if self.epochs_done < e else 0.0)
-                                     + (info["epochs"] - e) * (steps * sps + self._end_s), 1)
-        return out
-
-    def write(self) -> None:
-        with self._write_lock:
-            try:
-                atomic_write_text(self.path, json.dumps(self.snapshot()) + "\n")
-            except OSError as e:   # a full disk must not stop the training itself
-                print(f"warning: could not write {self.path}: {e}", file=sys.stderr, flush=True)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.every):
-            self.write()
 
 
 # ---- the server's side ---------------------------------------------------------
@@ -279,8 +198,6 @@ class RunManager:
     def __init__(self, runs_dir: str | Path, *, data_dir: str | None = None, device: str = "auto",
                  max_images: int | None = None, model_kwargs: dict | None = None,
                  eval_classifiers: dict | None = None, python: str = sys.executable):
-        from .train import parse_model_kwargs   # torch: only when a manager is made
-
         self.runs_dir = Path(runs_dir)
         self.data_dir = data_dir
         self.device = device
@@ -388,16 +305,14 @@ class RunManager:
     def start(self, name, *, family: str, dataset: str, epochs: int, batch_size: int | None = None,
               lr: float | None = None, seed: int = 0) -> RunStatus:
         """A new run, trained in the background. Refused while another run is live."""
-        from .train import DEFAULTS
-
         name = check_name(name)
         if family not in FAMILIES:
             raise RunError(f"Unknown model family {family!r}: choose one of {', '.join(FAMILIES)}.")
         if dataset not in DATASETS:
             raise RunError(f"Unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}.")
         epochs = self._check_epochs(epochs)
-        batch_size = DEFAULTS[family]["batch_size"] if batch_size is None else batch_size
-        lr = DEFAULTS[family]["lr"] if lr is None else lr
+        batch_size = family_of(family).batch_size if batch_size is None else batch_size
+        lr = family_of(family).lr if lr is None else lr
         limit = min(MAX_BATCH, self.max_images or MAX_BATCH)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= limit:
             raise RunError(f"Batch size must be a whole number from 1 to {limit}"

@@ -1,17 +1,20 @@
 """Training loops and the `python -m aigc.train` CLI.
 
     python -m aigc.train gan --dataset mnist --epochs 10 --out checkpoints/gan-mnist
+    torchrun --nproc_per_node=4 -m aigc.train gan --dataset mnist --epochs 10 --out checkpoints/gan-mnist
 
 A Trainer owns every side effect: device, folders, EMA, checkpoints. After
 each epoch it writes, each atomically: the serving model (config.json +
 model.safetensors), the full training state (train_state.pt: models, EMA,
 optimizers, RNG states, so --resume continues exactly), a row of
 history.jsonl, a fixed-noise grid samples/epoch_NNN.png and the model card.
+Under torchrun the same Trainer runs in every process (aigc.distributed):
+each trains on its own slice of every global batch through
+DistributedDataParallel, and rank 0 alone judges and writes.
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime as dt
 import inspect
 import json
@@ -26,22 +29,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import latent, metrics
+from . import distributed, latent, metrics
 from .card import make_card
-from .classifier import Classifier
 from .data import DATASETS, ImageSet, load_dataset
-from .gan import Discriminator, Generator, d_loss_fn, g_loss_fn
+from .families import FAMILIES, get, model_args, parse_model_kwargs
 from .model import pick_device
 from .io import atomic_write, atomic_write_text, read_jsonl, save_model_files, write_jsonl
-from .vae import VAE
 
 STATE_NAME = "train_state.pt"
-KINDS = ("gan", "vae", "classifier")
-DEFAULTS = {  # per kind: batch size, learning rate
-    "gan": {"batch_size": 64, "lr": 2e-4},
-    "vae": {"batch_size": 128, "lr": 1e-3},
-    "classifier": {"batch_size": 128, "lr": 1e-3},
-}
 
 
 def hardware_name(device: torch.device) -> str:
@@ -56,213 +51,6 @@ def hardware_name(device: torch.device) -> str:
     except OSError:
         pass
     return f"{cpu}, {torch.get_num_threads()} threads"
-
-
-# ---- recipes: what one step of each kind does ------------------------------
-class Recipe:
-    """Builds the modules and optimizers of one kind and takes one step.
-    modules/optimizers are dicts so the Trainer can save and restore them."""
-
-    def __init__(self, classes, dataset, lr, device, model_kwargs):
-        self.device = device
-        self.modules: dict[str, torch.nn.Module] = {}
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}
-
-    def step(self, x, y, gen) -> dict[str, float]:
-        raise NotImplementedError
-
-    def serving_model(self, train_set: ImageSet):
-        """The model to export after an epoch (may do a little work first)."""
-        raise NotImplementedError
-
-
-class GANRecipe(Recipe):
-    """Non-saturating loss, a conditional DCGAN discriminator with a
-    projection term, one D step per G step, and an exponential moving
-    average of G used for sampling."""
-
-    ema_decay = 0.999
-
-    def __init__(self, classes, dataset, lr, device, model_kwargs):
-        super().__init__(classes, dataset, lr, device, model_kwargs)
-        G = Generator(classes=classes, dataset=dataset, **model_kwargs).to(device)
-        D = Discriminator(n_classes=len(classes), ch=G.ch).to(device)
-        G_ema = copy.deepcopy(G).eval()
-        for p in G_ema.parameters():
-            p.requires_grad_(False)
-        self.modules = {"G": G, "D": D, "G_ema": G_ema}
-        self.optimizers = {
-            "G": torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999)),
-            "D": torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999)),
-        }
-
-    def step(self, x, y, gen):
-        G, D, G_ema = self.modules["G"], self.modules["D"], self.modules["G_ema"]
-        B = len(x)
-        z = torch.randn(B, G.z_dim, generator=gen, device=self.device)
-        with torch.no_grad():
-            fake = G(z, y)
-        d_loss = d_loss_fn(D(x, y), D(fake, y))
-        self.optimizers["D"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.optimizers["D"].step()
-
-        z = torch.randn(B, G.z_dim, generator=gen, device=self.device)
-        g_loss = g_loss_fn(D(G(z, y), y))
-        self.optimizers["G"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.optimizers["G"].step()
-
-        with torch.no_grad():
-            for pe, p in zip(G_ema.parameters(), G.parameters()):
-                pe.lerp_(p, 1 - self.ema_decay)
-            for be, b in zip(G_ema.buffers(), G.buffers()):
-                be.copy_(b)
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
-
-    @torch.no_grad()
-    def serving_model(self, train_set):
-        # The EMA weights meet BatchNorm statistics gathered by the live G;
-        # recompute them for the EMA weights ("standing statistics") from a
-        # fixed-seed stream, so the training RNG is left untouched.
-        G_ema = self.modules["G_ema"]
-        gen = torch.Generator(device=self.device).manual_seed(1234)
-        for m in G_ema.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.reset_running_stats()
-                m.momentum = None  # cumulative average over the batches below
-        G_ema.train()
-        for _ in range(20):
-            z = torch.randn(256, G_ema.z_dim, generator=gen, device=self.device)
-            y = torch.randint(0, len(G_ema.classes), (256,), generator=gen, device=self.device)
-            G_ema(z, y)
-        for m in G_ema.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.momentum = 0.1
-        return G_ema.eval()
-
-
-class VAERecipe(Recipe):
-    """Negative ELBO with a Bernoulli likelihood. On MNIST each pixel is
-    binarized afresh every time it is used (dynamic binarization, Burda et al.
-    2016); Fashion-MNIST keeps its gray levels as Bernoulli targets."""
-
-    def __init__(self, classes, dataset, lr, device, model_kwargs):
-        super().__init__(classes, dataset, lr, device, model_kwargs)
-        self.binarize = dataset == "mnist"
-        vae = VAE(classes=classes, dataset=dataset, **model_kwargs).to(device)
-        self.modules = {"vae": vae}
-        self.optimizers = {"vae": torch.optim.Adam(vae.parameters(), lr=lr)}
-
-    def step(self, x, y, gen):
-        vae = self.modules["vae"]
-        if self.binarize:
-            x = torch.bernoulli(x, generator=gen)
-        objective, logs = vae.training_loss(x, generator=gen)
-        self.optimizers["vae"].zero_grad(set_to_none=True)
-        objective.backward()
-        self.optimizers["vae"].step()
-        return logs
-
-    def serving_model(self, train_set):
-        vae = self.modules["vae"].eval()
-        vae.fit_class_prior(train_set.floats(), train_set.labels)
-        vae.train()
-        return vae
-
-
-class ClassifierRecipe(Recipe):
-    """Cross-entropy with light augmentation, so the judge answers "which
-    class is this?" and not "is this exactly a dataset image?": each image is
-    shifted by up to 2 pixels (generated images are not perfectly centred),
-    half of them are softened by a small blur (a classifier trained on crisp
-    images alone called a Fashion-MNIST test image blurred by one 3x3 binomial
-    pass the wrong class 25% of the time, so it scored reconstructions on
-    sharpness, not class), and half get faint pixel noise."""
-
-    BLURS = (torch.tensor([1.0, 2.0, 1.0]) / 4, torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16)  # sigma ~0.7, ~1
-
-    def __init__(self, classes, dataset, lr, device, model_kwargs):
-        super().__init__(classes, dataset, lr, device, model_kwargs)
-        clf = Classifier(classes=classes, dataset=dataset, **model_kwargs).to(device)
-        self.modules = {"classifier": clf}
-        self.optimizers = {"classifier": torch.optim.Adam(clf.parameters(), lr=lr)}
-
-    @classmethod
-    def augment(cls, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """x (B, 1, 28, 28) in [0, 1] -> shifted, some blurred, some noisy; same shape and range."""
-        F = torch.nn.functional
-        B, dev = len(x), x.device
-        # a random shift per image, by padding and cropping
-        pad = F.pad(x, (2, 2, 2, 2))                                          # (B, 1, 32, 32)
-        dx = torch.randint(0, 5, (B,), generator=gen, device=dev)
-        dy = torch.randint(0, 5, (B,), generator=gen, device=dev)
-        ar = torch.arange(28, device=dev)
-        rows = (dy[:, None] + ar[None, :])[:, :, None].expand(B, 28, 28)
-        cols = (dx[:, None] + ar[None, :])[:, None, :].expand(B, 28, 28)
-        x = pad[torch.arange(B, device=dev)[:, None, None], 0, rows, cols].unsqueeze(1)
-        # blur: none (half), or one of two binomial kernels (a quarter each)
-        which = torch.randint(0, 4, (B,), generator=gen, device=dev)
-        for i, k1 in enumerate(cls.BLURS, start=1):
-            k = (k1[:, None] * k1[None, :]).to(dev)[None, None]              # (1, 1, s, s)
-            blurred = F.conv2d(x, k, padding=k.shape[-1] // 2)
-            x = torch.where((which == i)[:, None, None, None], blurred, x)
-        # noise: half the images, std up to 0.05 (about 13 gray levels)
-        std = 0.05 * torch.rand(B, generator=gen, device=dev) * (torch.rand(B, generator=gen, device=dev) < 0.5)
-        noise = torch.randn(x.shape, generator=gen, device=dev) * std[:, None, None, None]
-        return (x + noise).clamp(0, 1)
-
-    def step(self, x, y, gen):
-        clf = self.modules["classifier"]
-        loss = torch.nn.functional.cross_entropy(clf(self.augment(x, gen)), y)
-        self.optimizers["classifier"].zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizers["classifier"].step()
-        return {"loss": loss.item()}
-
-    def serving_model(self, train_set):
-        return self.modules["classifier"].eval()
-
-
-RECIPES = {"gan": GANRecipe, "vae": VAERecipe, "classifier": ClassifierRecipe}
-MODEL_CLASSES = {"gan": Generator, "vae": VAE, "classifier": Classifier}
-MAIN_MODULE = {"gan": "G", "vae": "vae", "classifier": "classifier"}   # the module each recipe trains and serves
-MAX_MODEL_ARG = 4096
-
-
-def model_args(kind: str) -> list[str]:
-    """The size arguments of a kind's model (its keyword constructor
-    arguments, less the classes and dataset the trainer sets)."""
-    params = inspect.signature(MODEL_CLASSES[kind].__init__).parameters.values()
-    return [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.name not in ("classes", "dataset")]
-
-
-def parse_model_kwargs(kind: str, text: str) -> dict:
-    """'{"ch": 4}' -> {"ch": 4}, checked against the kind's constructor: known
-    names, whole numbers from 1 to MAX_MODEL_ARG (positive numbers for float
-    arguments such as kl_weight)."""
-    if kind not in MODEL_CLASSES:
-        raise ValueError(f"unknown model kind {kind!r}; choose one of {list(MODEL_CLASSES)}")
-    allowed = model_args(kind)
-    defaults = {p.name: p.default for p in inspect.signature(MODEL_CLASSES[kind].__init__).parameters.values()}
-    example = '{"ch": 4}'
-    try:
-        kwargs = json.loads(text)
-    except ValueError as e:
-        raise ValueError(f"--model-kwargs {text!r} is not valid JSON ({e}); "
-                         f"give an object such as '{example}'") from None
-    if not isinstance(kwargs, dict):
-        raise ValueError(f"--model-kwargs must be a JSON object such as '{example}', got {text!r}")
-    for k, v in kwargs.items():
-        if k not in allowed:
-            raise ValueError(f"--model-kwargs: {kind} has no argument {k!r}; it takes {', '.join(allowed)}")
-        if isinstance(defaults[k], float):  # a weight such as the VAE's kl_weight
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= MAX_MODEL_ARG:
-                raise ValueError(f"--model-kwargs: {k} must be a positive number, got {v!r}")
-            kwargs[k] = float(v)
-        elif isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_MODEL_ARG:
-            raise ValueError(f"--model-kwargs: {k} must be a whole number from 1 to {MAX_MODEL_ARG}, got {v!r}")
-    return kwargs
 
 
 class StopOnSigterm:
@@ -304,15 +92,19 @@ class Trainer:
                  data_dir: str | None = None, model_kwargs: dict | None = None,
                  train_set: ImageSet | None = None, test_set: ImageSet | None = None,
                  progress: bool = True, quality=None, max_images: int | None = None):
-        if kind not in RECIPES:
-            raise ValueError(f"unknown model kind {kind!r}; choose one of {list(RECIPES)}")
+        self.family = family = get(kind)   # refuses an unknown kind by name
         if dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; choose one of {list(DATASETS)}")
         self.kind, self.dataset, self.out = kind, dataset, Path(out)
-        self.batch_size = batch_size or DEFAULTS[kind]["batch_size"]
-        self.lr = lr or DEFAULTS[kind]["lr"]
+        self.batch_size = batch_size or family.batch_size
+        self.lr = lr or family.lr
         if self.batch_size < 1 or self.lr <= 0:
             raise ValueError("batch size must be at least 1 and the learning rate positive")
+        # Under torchrun: this process's rank among world processes (else 0 of 1).
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        if self.batch_size % self.world:
+            raise ValueError(f"batch size {self.batch_size} is the global batch, split evenly across the "
+                             f"{self.world} processes: choose a multiple of {self.world}")
         self.seed = seed
         self.model_kwargs = dict(model_kwargs or {})
         self.device = device if isinstance(device, torch.device) else pick_device(device)
@@ -326,12 +118,14 @@ class Trainer:
             s = self.train_set
             self.train_set = ImageSet(s.images[:max_images], s.labels[:max_images], s.classes)
         self.test_set = test_set
-        if self.test_set is None and kind == "classifier":
+        if self.test_set is None and not family.generative:   # the classifier reports its test accuracy
             self.test_set = load_dataset(dataset, train=False, data_dir=data_dir)
         torch.manual_seed(seed)  # module initialisation
-        self.recipe = RECIPES[kind](self.train_set.classes, dataset, self.lr, self.device, self.model_kwargs)
+        self.recipe = family.recipe(self.train_set.classes, dataset, self.lr, self.device, self.model_kwargs)
         self.perm_gen = torch.Generator().manual_seed(seed)                      # data order
-        self.noise_gen = torch.Generator(device=self.device).manual_seed(seed + 1)  # noise in steps
+        self.noise_gen = torch.Generator(device=self.device).manual_seed(seed + 1 + self.rank)  # noise in steps
+        self.noise_states = None   # under torchrun: every process's noise_gen state at the last epoch's end
+        self.replicas: dict | None = None   # under torchrun: the DDP-wrapped trained modules (made by train())
         self.epoch = 0
         self.step_count = 0
         # The settings each stretch of epochs trained with (a resume may lower
@@ -353,6 +147,8 @@ class Trainer:
             "rng": {"perm": self.perm_gen.get_state(), "noise": self.noise_gen.get_state(),
                     "torch": torch.get_rng_state()},
         }
+        if self.noise_states is not None and len(self.noise_states) > 1:
+            state["rng"]["noise_by_rank"] = self.noise_states
         if self.device.type == "cuda":
             state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
         return state
@@ -363,7 +159,13 @@ class Trainer:
         for k, o in self.recipe.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
         self.perm_gen.set_state(state["rng"]["perm"])
-        self.noise_gen.set_state(state["rng"]["noise"])
+        # Each process continues its own noise stream; a process the saved run
+        # did not have (resumed on more processes) starts one of its own.
+        noise = state["rng"].get("noise_by_rank") or [state["rng"]["noise"]]
+        if self.rank < len(noise):
+            self.noise_gen.set_state(noise[self.rank])
+        else:
+            self.noise_gen.manual_seed(self.seed + 1 + self.rank + 1_000_000 * state["epoch"])
         torch.set_rng_state(state["rng"]["torch"])
         if self.device.type == "cuda" and "cuda" in state["rng"]:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
@@ -389,7 +191,7 @@ class Trainer:
     def set_model_kwargs(self, model_kwargs: dict) -> None:
         """Change the training objective's arguments (the VAE's kl_weight,
         iw_samples) from the next step on; the network's shape cannot change."""
-        main = self.recipe.modules[MAIN_MODULE[self.kind]]
+        main = self.recipe.modules[self.family.main_module]
         objective_args = getattr(main, "OBJECTIVE_ARGS", ())
         changed = {k for k in set(model_kwargs) | set(self.model_kwargs)
                    if model_kwargs.get(k) != self.model_kwargs.get(k)}
@@ -431,35 +233,43 @@ class Trainer:
         are left as they were (nothing half-done is written); on_step(info)
         is called after every step with {"epoch" (the one running, from 1),
         "epochs", "step" (within the epoch, from 1), "steps" (per epoch),
-        and the step's losses}, so it must be cheap."""
+        and the step's losses}, so it must be cheap.
+
+        Under torchrun every process calls train() alike; should_stop is
+        obeyed at the same step by all when any says stop, and on_epoch runs
+        on rank 0, the one that writes."""
         if epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {epochs}")
         history = [r for r in read_jsonl(self.out / "history.jsonl") if r["epoch"] <= self.epoch]
         if self.epoch >= epochs:
             return history
-        self.out.mkdir(parents=True, exist_ok=True)
-        self._write_training_meta()
+        ddp = distributed.active()
+        if ddp and self.replicas is None:
+            self.replicas = distributed.replicate(self.recipe.modules, self.recipe.optimizers, self.device)
+        self.processes = distributed.describe(self.device)
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self._write_training_meta()
         n, B = len(self.images), self.batch_size
         steps = n // B
         if steps == 0:
             raise ValueError(f"batch size {B} is larger than the {n} training images")
         amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
-        for module in self.recipe.modules.values():
-            module.train()
-        self.recipe.modules.get("G_ema", torch.nn.Identity()).eval()
+        self.recipe.train_mode()
         while self.epoch < epochs:
             t0 = time.perf_counter()
             perm = torch.randperm(n, generator=self.perm_gen).to(self.device)
             sums: dict[str, float] = {}
-            bar = tqdm(range(steps), desc=f"epoch {self.epoch + 1}/{epochs}", disable=not self.progress,
+            bar = tqdm(range(steps), desc=f"epoch {self.epoch + 1}/{epochs}", disable=not self.progress or self.rank,
                        leave=False, dynamic_ncols=True, file=sys.stderr)
             for i in bar:
-                if should_stop is not None and should_stop():
+                if should_stop is not None and (distributed.any_true(should_stop(), self.device) if ddp
+                                                else should_stop()):
                     bar.close()
                     return history
-                idx = perm[i * B:(i + 1) * B]
-                x = self.images[idx].unsqueeze(1).float().div_(255.0)   # (B, 1, 28, 28)
-                with amp:
+                idx = distributed.shard(perm[i * B:(i + 1) * B])          # this process's B / world of them
+                x = self.images[idx].unsqueeze(1).float().div_(255.0)   # (B / world, 1, 28, 28)
+                with amp, distributed.through(self.recipe, self.replicas):
                     losses = self.recipe.step(x, self.labels[idx], self.noise_gen)
                 for k, v in losses.items():
                     sums[k] = sums.get(k, 0.0) + v
@@ -471,19 +281,30 @@ class Trainer:
             bar.close()
             self.epoch += 1
             elapsed = time.perf_counter() - t0
+            if ddp:   # losses averaged over the processes; models and noise states gathered for the state file
+                sums = distributed.mean(sums, self.device)
+                distributed.sync_epoch_end(self.recipe.modules, self.replicas)
+                self.noise_states = distributed.all_gather(self.noise_gen.get_state())
             row = {"epoch": self.epoch, "step": self.step_count,
                    **{k: round(v / steps, 5) for k, v in sums.items()},
                    "epoch_time_s": round(elapsed, 2), "images_per_s": round(steps * B / elapsed, 1),
-                   "device": str(self.device), "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+                   "device": str(self.device), "processes": self.processes["processes"],
+                   "devices": self.processes["devices"],
+                   "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            # Every process builds the serving model (the same one: a VAE's class
+            # prior is fitted on the whole training set); rank 0 judges and writes it.
             model = self.recipe.serving_model(self.train_set)
-            if self.kind == "classifier":
+            history.append(row)
+            if self.rank != 0:
+                self.recipe.train_mode()
+                continue
+            if not self.family.generative:   # the classifier: its test accuracy
                 pred = model.predict(self.test_set.floats())
                 row["test_accuracy"] = round((pred == self.test_set.labels).float().mean().item(), 5)
-                model.train()
+                self.recipe.train_mode()
             if self.quality is not None:
                 row.update(self.quality(model))
-                model.train()
-            history.append(row)
+                self.recipe.train_mode()
             self._write_epoch(model, history)
             print(self._summary(row, epochs), flush=True)
             if on_epoch is not None:
@@ -491,32 +312,32 @@ class Trainer:
         return history
 
     def _summary(self, row: dict, epochs: int) -> str:
-        skip = {"epoch", "step", "device", "time", "epoch_time_s", "images_per_s"}
+        skip = {"epoch", "step", "device", "time", "epoch_time_s", "images_per_s", "processes", "devices"}
         losses = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in skip)
+        where = row["device"] if row["processes"] == 1 else f"{row['processes']} processes, {row['device']} on rank 0"
         return (f"epoch {row['epoch']}/{epochs}  {losses}  "
-                f"{row['epoch_time_s']:.0f}s  {row['images_per_s']:.0f} img/s  {row['device']}")
+                f"{row['epoch_time_s']:.0f}s  {row['images_per_s']:.0f} img/s  {where}")
 
     def _write_training_meta(self) -> None:
-        main = MAIN_MODULE[self.kind]
+        main = self.family.main_module
         meta = {"kind": self.kind, "dataset": self.dataset, "batch_size": self.batch_size, "lr": self.lr,
                 "seed": self.seed, "parameters": self.recipe.modules[main].num_parameters(),
                 "hardware": hardware_name(self.device), "torch": torch.__version__,
-                "date": dt.date.today().isoformat(), "phases": self.phases}
+                "date": dt.date.today().isoformat(), "phases": self.phases, **self.processes}
         atomic_write_text(self.out / "training.json", json.dumps(meta, indent=2) + "\n")
 
     def _write_epoch(self, model, history: list[dict]) -> None:
         # Order matters for a kill at any moment: the state goes last, and a
         # resume drops history rows newer than the state.
         save_model_files(model, self.out)
-        if self.kind in ("gan", "vae"):
+        if self.family.generative:
             k = len(model.classes)
             z = latent.seed_noise(0, 10, model.z_dim).repeat(k, 1)       # (10k, D): same noise per column
             y = torch.arange(k).repeat_interleave(10)
             img = latent.to_pil(latent.grid(model.generate(z, y), nrow=10), scale=2)
             atomic_write(self.out / "samples" / f"epoch_{self.epoch:03d}.png",
                          lambda tmp: img.save(tmp, format="PNG"))
-        model.train()
-        self.recipe.modules.get("G_ema", torch.nn.Identity()).eval()
+        self.recipe.train_mode()
         write_jsonl(self.out / "history.jsonl", history)
         atomic_write_text(self.out / "README.md", str(make_card(self.out, self.out.name)))
         atomic_write(self.out / STATE_NAME, lambda tmp: torch.save(self.state_dict(), tmp))
@@ -530,7 +351,7 @@ def quality_check(kind: str, dataset: str, classifier_dir: str | None, data_dir:
     from . import load_folder
     from .hub import BUNDLED_DIR, is_checkpoint_dir
 
-    if kind == "classifier":
+    if not get(kind).generative:
         return None
     folder = Path(classifier_dir) if classifier_dir else BUNDLED_DIR / f"classifier-{dataset}"
     if not is_checkpoint_dir(folder):
@@ -554,21 +375,28 @@ def quality_check(kind: str, dataset: str, classifier_dir: str | None, data_dir:
 EPILOG = """Stopping: SIGTERM ends the run between two steps, leaving the last
 finished epoch's files intact (exit status 143); --resume continues from there.
 
+Several processes (torchrun, DistributedDataParallel; nccl on CUDA, gloo on the CPU):
+    torchrun --nproc_per_node=4 -m aigc.train gan --dataset mnist --epochs 10 --out my-models/gan-mnist
+--batch-size stays the global batch: each process trains on batch-size / N of
+it. Rank 0 alone writes; --resume works with any number of processes.
+
 Tiny runs, for tests and quick demos:
     python -m aigc.train gan --dataset mnist --epochs 2 --out /tmp/tiny --max-images 512 --model-kwargs '{"ch": 4}'
---model-kwargs takes: """ + "; ".join(f"{k}: {', '.join(model_args(k))}" for k in KINDS)
+--model-kwargs takes: """ + "; ".join(f"{k}: {', '.join(model_args(k))}" for k in FAMILIES)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m aigc.train", description=__doc__.split("\n\n")[0],
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("kind", choices=KINDS, help="what to train")
+    p.add_argument("kind", choices=list(FAMILIES), help="what to train")
     p.add_argument("--dataset", choices=sorted(DATASETS), help="mnist (digits) or fashion (Fashion-MNIST)")
     p.add_argument("--epochs", type=int, required=True, help="total epochs (with --resume: the new total)")
     p.add_argument("--out", required=True, help="checkpoint folder to write")
     p.add_argument("--resume", action="store_true", help="continue from the last finished epoch in --out")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=None, help="default: 64 (gan), 128 (vae, classifier)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="the global batch: under torchrun each of the N processes trains on batch-size / N "
+                        "images of it (it must divide evenly); default: 64 (gan), 128 (vae, classifier)")
     p.add_argument("--lr", type=float, default=None,
                    help="default: 2e-4 (gan), 1e-3 (vae, classifier); with --resume: the rate from now on")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -586,16 +414,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--progress-file", default=None, metavar="PATH",
                    help="write progress here as JSON every 2 s, atomically: state, epoch, step, "
                         "steps per epoch, time left (eta_s)")
+    p.add_argument("--dist-timeout", type=float, default=distributed.DEFAULT_TIMEOUT_S, metavar="S",
+                   help="under torchrun: how long a process waits for the others before it stops with an "
+                        f"error (a process died or hung; default {distributed.DEFAULT_TIMEOUT_S} s)")
     args = p.parse_args(argv)
     progress = None
     stop = StopOnSigterm().install()
+    device = args.device
     try:
-        if args.progress_file:
-            from .runs import ProgressWriter
+        if distributed.launched():   # by torchrun: one of several processes
+            device = distributed.init(args.device, args.dist_timeout)
+        if args.progress_file and distributed.rank() == 0:
+            from .progress import ProgressWriter
             progress = ProgressWriter(args.progress_file)
             progress.begin()
         model_kwargs = parse_model_kwargs(args.kind, args.model_kwargs) if args.model_kwargs else None
-        common = dict(device=args.device, data_dir=args.data_dir, progress=not args.no_progress)
+        common = dict(device=device, data_dir=args.data_dir, progress=not args.no_progress)
         if args.resume:
             trainer = Trainer.resume(args.out, **common)
             if trainer.kind != args.kind or (args.dataset and args.dataset != trainer.dataset):
@@ -610,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
                     trainer.set_model_kwargs(merged)  # e.g. fine-tune a VAE on the IW bound
             if args.lr is not None and args.lr != trainer.lr:
                 trainer.set_lr(args.lr)  # e.g. a lower rate to fine-tune the last epochs
-            print(f"resuming {args.out} after epoch {trainer.epoch}", flush=True)
+            if trainer.rank == 0:
+                print(f"resuming {args.out} after epoch {trainer.epoch}", flush=True)
         else:
             if not args.dataset:
                 p.error("--dataset is required (mnist or fashion)")
@@ -618,7 +453,8 @@ def main(argv: list[str] | None = None) -> int:
                 p.error(f"{args.out} already holds a run: pass --resume to continue it, or pick another --out")
             trainer = Trainer(args.kind, args.dataset, args.out, batch_size=args.batch_size, lr=args.lr,
                               seed=args.seed, model_kwargs=model_kwargs, max_images=args.max_images, **common)
-        trainer.quality = quality_check(trainer.kind, trainer.dataset, args.eval_classifier, args.data_dir)
+        if trainer.rank == 0:   # the one that judges each epoch
+            trainer.quality = quality_check(trainer.kind, trainer.dataset, args.eval_classifier, args.data_dir)
         if progress is not None:
             progress.epochs_done = trainer.epoch
         trainer.train(args.epochs, should_stop=stop, on_step=progress.on_step if progress is not None else None,
@@ -628,6 +464,16 @@ def main(argv: list[str] | None = None) -> int:
         if progress is not None:
             progress.finish("failed", str(e))
         return 2
+    except RuntimeError as e:
+        if not distributed.active() or not distributed.lost(e):
+            raise
+        msg = (f"process {distributed.rank()} of {distributed.world_size()} stops: another process died or did not "
+               f"answer within --dist-timeout ({args.dist_timeout:g} s); its own output says why. The last finished "
+               f"epoch's files are intact and --resume continues from there. ({str(e).splitlines()[0][:300]})")
+        print(f"error: {msg}", file=sys.stderr, flush=True)
+        if progress is not None:
+            progress.finish("failed", msg)
+        return 1
     except BaseException as e:   # Ctrl-C, a refusal by argparse, a crash: the run must not look alive
         if progress is not None:
             if isinstance(e, KeyboardInterrupt):
@@ -637,8 +483,10 @@ def main(argv: list[str] | None = None) -> int:
         raise
     finally:
         stop.restore()
+        distributed.close()
     if trainer.epoch < args.epochs:   # stopped by SIGTERM between steps
-        print(f"stopped after epoch {trainer.epoch} of {args.epochs}; --resume continues from there", flush=True)
+        if trainer.rank == 0:
+            print(f"stopped after epoch {trainer.epoch} of {args.epochs}; --resume continues from there", flush=True)
         if progress is not None:
             progress.finish("stopped")
         return 128 + signal.SIGTERM

@@ -37,8 +37,10 @@ def test_every_action_is_a_named_endpoint(client):
     assert {"/sample", "/interpolate", "/reconstruct", "/train_status"} <= set(api)
     params = api["/sample"]["parameters"]
     names = [p["parameter_name"] for p in params]
-    assert names == ["family", "dataset", "class_name", "count", "seed", "temperature", "checkpoint"]
-    assert params[-1]["parameter_has_default"] and params[-1]["parameter_default"] == "bundled"  # old scripts work
+    assert names == ["family", "dataset", "class_name", "count", "seed", "temperature", "checkpoint", "steps",
+                     "guidance"]
+    assert all(p["parameter_has_default"] for p in params[6:])   # old scripts, six arguments, work
+    assert params[6]["parameter_default"] == "bundled"
 
 
 def test_sample_through_the_api_is_deterministic(client):

@@ -148,7 +148,7 @@ def test_interpolate_classes_morphs_a_into_b(studio):
 
 def test_interpolate_images_with_the_vae(studio):
     a, b = studio.example_paths("mnist", 2)
-    strip_path, gif = studio.interpolate("images", "gan", "mnist", 0, 0, "0", "0", a, b, "spherical", 3)
+    strip_path, gif = studio.interpolate("images", "vae", "mnist", 0, 0, "0", "0", a, b, "spherical", 3)
     strip = opened(strip_path)
     vae = studio.models[("vae", "mnist")]
     ends = vae.reconstruct(torch.cat([prepare(a, "mnist"), prepare(b, "mnist")]))
@@ -171,7 +171,7 @@ def test_a_60_step_interpolation_wraps_the_strip(studio):
     (("blend", "gan", "mnist", 1, 2, "3", "8", None, None, "linear", 8), "Unknown interpolation 'blend'"),
     (("seeds", "gan", "mnist", 1, -2, "3", "8", None, None, "linear", 8), "Seed B"),
     (("classes", "gan", "mnist", 1, 2, "3", EVERY_CLASS, None, None, "linear", 8), "'every class' is not a class"),
-    (("images", "gan", "mnist", 1, 2, "3", "8", None, None, "linear", 8), "Please give the first picture"),
+    (("images", "vae", "mnist", 1, 2, "3", "8", None, None, "linear", 8), "Please give the first picture"),
 ])
 def test_bad_interpolation_settings(studio, args, match):
     with pytest.raises(gr.Error, match=match):
@@ -206,7 +206,7 @@ def test_reconstruct_an_example(studio):
 
 
 def test_verdict_words_follow_the_error(studio):
-    high = np.quantile(studio.reference_errors["mnist"], 0.9)
+    high = np.quantile(studio.reference_errors(studio.models[("vae", "mnist")]), 0.9)
     assert studio.verdict("mnist", high * 0.5).startswith("Good")
     assert studio.verdict("mnist", high * 1.5).startswith("Fair")
     assert studio.verdict("mnist", high * 3).startswith("Poor")

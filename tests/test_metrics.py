@@ -8,7 +8,7 @@ from aigc import evaluate, metrics
 from aigc.classifier import Classifier
 from aigc.hub import BUNDLED_DIR
 
-from .conftest import CLASSES, synthetic_set
+from .conftest import CLASSES, CopyingModel, synthetic_set
 
 
 @pytest.fixture
@@ -83,3 +83,52 @@ def test_bundled_classifier_accuracy_matches_what_it_reports(dataset):
     reported = read_jsonl(folder / "history.jsonl")[-1]["test_accuracy"]
     assert acc == pytest.approx(reported, abs=1e-4)
     assert acc >= {"mnist": 0.992, "fashion": 0.92}[dataset]
+
+
+def test_precision_and_recall_of_a_set_with_itself_are_one_and_fall_for_missing_classes():
+    g = torch.Generator().manual_seed(0)
+    centres = 4 * torch.randn(10, 8, generator=g)                    # ten well-separated "classes"
+    labels = torch.arange(1000) % 10
+    real = centres[labels] + 0.5 * torch.randn(1000, 8, generator=g)
+    same = metrics.precision_recall(real, real)
+    assert same["precision"] == 1.0 and same["recall"] == 1.0
+    fresh = centres[labels] + 0.5 * torch.randn(1000, 8, generator=g)  # another draw of the same distribution
+    pr = metrics.precision_recall(real, fresh)
+    assert pr["precision"] > 0.85 and pr["recall"] > 0.85
+    half = fresh[labels < 5]                                         # a "mode-collapsed" model: 5 classes of 10
+    collapsed = metrics.precision_recall(real, half)
+    assert collapsed["precision"] > 0.85 and collapsed["recall"] < 0.55
+    with pytest.raises(ValueError, match="need more than 3 points"):
+        metrics.precision_recall(real, fresh[:3])
+
+
+def test_precision_recall_on_classifier_features_matches_the_feature_version(classifier):
+    a, b = synthetic_set(120).floats(), synthetic_set(120, seed=3).floats()
+    from aigc.neighbours import features
+    assert metrics.classifier_precision_recall(classifier, a, b) == \
+        metrics.precision_recall(features(classifier, a), features(classifier, b))
+
+
+def test_evaluate_model_reports_coverage_copying_and_cas(classifier):
+    # A fake model that hands back training images: flagged as a copier, and
+    # its images are worth as much as real ones for training a classifier.
+    train, test = synthetic_set(1000), synthetic_set(100, seed=1)
+    r = evaluate.evaluate_model(CopyingModel(train), classifier, train, test, samples=20, cas_epochs=4)
+    for key in ("precision", "recall", "precision_real", "recall_real", "copy_share_features", "nn_distance_features",
+                "copy_share_features_real", "nn_distance_features_real"):
+        assert key in r, key
+    assert r["copy_share"] == 1.0 and r["nn_distance"] == 0.0
+    assert r["copy_share_real"] == 0.0 and r["nn_distance_real"] > 1.0
+    assert r["cas_train_images"] == 1000 and r["cas_epochs"] == 4
+    assert r["cas_real"] > 0.9 and r["cas"] > 0.9
+
+
+def test_card_explains_coverage_copying_and_cas_beside_real_data():
+    from aigc.card import evaluation_notes
+    m = {"precision": 0.8, "recall": 0.4, "precision_real": 0.75, "recall_real": 0.76, "pr_k": 3,
+         "copy_share": 0.0012, "copy_share_real": 0.0003, "nn_distance": 5.1, "nn_distance_real": 5.6,
+         "cas": 0.95, "cas_real": 0.99, "cas_epochs": 3, "cas_train_images": 60000}
+    text = "\n".join(evaluation_notes(m))
+    assert "recall 0.4" in text and "0.76" in text and "0.12% of 10,000 samples" in text and "0.03%" in text
+    assert "scores 0.95" in text and "0.99 (3 epochs each)" in text
+    assert evaluation_notes({"class_accuracy": 0.9}) == []

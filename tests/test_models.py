@@ -9,9 +9,9 @@ from aigc.vae import VAE
 from .conftest import CLASSES, TINY_VAE
 
 
-@pytest.fixture(params=["gan", "vae"])
-def model(request, tiny_gan, tiny_vae):
-    return tiny_gan if request.param == "gan" else tiny_vae
+@pytest.fixture(params=["gan", "vae", "flow"])
+def model(request, tiny_gan, tiny_vae, tiny_flow):
+    return {"gan": tiny_gan, "vae": tiny_vae, "flow": tiny_flow}[request.param]
 
 
 def test_sample_shape_range_and_dtype(model):

@@ -5,9 +5,9 @@ from aigc import latent
 from aigc.morph import generate_mixed
 
 
-@pytest.fixture(params=["gan", "vae"])
-def model(request, tiny_gan, tiny_vae):
-    return tiny_gan if request.param == "gan" else tiny_vae
+@pytest.fixture(params=["gan", "vae", "flow"])
+def model(request, tiny_gan, tiny_vae, tiny_flow):
+    return {"gan": tiny_gan, "vae": tiny_vae, "flow": tiny_flow}[request.param]
 
 
 def test_one_hot_weights_reproduce_the_model(model):

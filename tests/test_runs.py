@@ -21,7 +21,8 @@ import aigc
 import app
 from aigc.demo import Studio, picture
 from aigc.io import read_jsonl
-from aigc.runs import (RUN_FILE, ProgressWriter, RunError, RunManager, check_name, duration,
+from aigc.progress import ProgressWriter
+from aigc.runs import (RUN_FILE, RunError, RunManager, check_name, duration,
                        start_token)
 
 from .tiny_demo import (free_port, kill_runs, tiny_models, tiny_run_manager, write_checkpoints_dir,
@@ -346,7 +347,7 @@ def test_allow_training_defaults(monkeypatch, tmp_path, argv, env, allowed):
         monkeypatch.setenv(k, v)
     built = {}
     monkeypatch.setattr(app, "load_models", lambda **kw: [])
-    monkeypatch.setattr(app, "build_demo", lambda models, **kw: built.update(kw))
+    monkeypatch.setattr(app, "build_demo", lambda models, **kw: built.update(kw) or SimpleNamespace(close=lambda: None))
     monkeypatch.setattr(app, "launch", lambda demo, **kw: None)
     monkeypatch.setattr(app.torch, "set_num_threads", lambda n: None)   # the test process keeps its threads
     assert app.main([*argv, "--runs-dir", str(tmp_path / "r"), "--train-max-images", "64"]) == 0

@@ -7,13 +7,15 @@ import torch
 
 import aigc
 from aigc import train
+from aigc.classifier import ClassifierRecipe
+from aigc.families import FAMILIES, generative
 from aigc.io import atomic_write_text, read_jsonl
 from aigc.train import Trainer
 
-from .conftest import TINY_GAN, TINY_VAE, synthetic_set
+from .conftest import TINY, TINY_GAN, TINY_VAE, synthetic_set
 from .tiny_demo import write_synthetic_datasets
 
-KW = {"gan": TINY_GAN, "vae": TINY_VAE, "classifier": {"ch": 2, "feature_dim": 8}}
+KW = TINY
 
 
 def make(kind, out, **kw):
@@ -22,7 +24,7 @@ def make(kind, out, **kw):
                    train_set=data, test_set=synthetic_set(64, seed=1), progress=False, **kw)
 
 
-@pytest.mark.parametrize("kind", ["gan", "vae", "classifier"])
+@pytest.mark.parametrize("kind", list(FAMILIES))
 def test_one_step_changes_weights_without_nan(kind, tmp_path):
     t = make(kind, tmp_path)
     before = {k: {n: p.clone() for n, p in m.named_parameters()} for k, m in t.recipe.modules.items()}
@@ -36,7 +38,7 @@ def test_one_step_changes_weights_without_nan(kind, tmp_path):
             assert any(not torch.equal(p, before[k][n]) for n, p in m.named_parameters()), f"{k} did not move"
 
 
-@pytest.mark.parametrize("kind", ["gan", "vae"])
+@pytest.mark.parametrize("kind", [f.name for f in generative()])
 def test_epoch_writes_loadable_checkpoint_history_and_grid(kind, tmp_path):
     t = make(kind, tmp_path / "run")
     t.train(1)
@@ -51,7 +53,7 @@ def test_epoch_writes_loadable_checkpoint_history_and_grid(kind, tmp_path):
     assert not list(run.glob(".*tmp")) and not list(run.glob(".export.*"))
 
 
-@pytest.mark.parametrize("kind", ["gan", "vae", "classifier"])
+@pytest.mark.parametrize("kind", list(FAMILIES))
 def test_resume_continues_exactly(kind, tmp_path):
     straight = make(kind, tmp_path / "a")
     straight.train(2)
@@ -102,7 +104,7 @@ def test_cli_errors_are_plain(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train.main(["gan", "--dataset", "cifar", "--epochs", "1", "--out", str(tmp_path)])
     assert "invalid choice: 'cifar'" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="unknown model kind"):
+    with pytest.raises(ValueError, match="unknown model family"):
         Trainer("gpt", "mnist", tmp_path, train_set=synthetic_set(64))
     with pytest.raises(ValueError, match="epochs must be at least 1"):
         make("vae", tmp_path).train(0)
@@ -243,9 +245,9 @@ def test_classifier_augmentation_shifts_blurs_half_and_stays_in_range():
     x = torch.zeros(B, 1, 28, 28)
     x[:, 0, 14, 14] = 1.0                                   # one bright pixel: a blur lowers its peak to <= 0.25
     g = torch.Generator().manual_seed(0)
-    a = train.ClassifierRecipe.augment(x, g)
+    a = ClassifierRecipe.augment(x, g)
     assert a.shape == x.shape and a.min() >= 0 and a.max() <= 1
-    assert torch.equal(a, train.ClassifierRecipe.augment(x, torch.Generator().manual_seed(0)))   # seeded
+    assert torch.equal(a, ClassifierRecipe.augment(x, torch.Generator().manual_seed(0)))   # seeded
     blurred = (a.flatten(1).max(1).values < 0.5).float().mean().item()
     assert 0.4 < blurred < 0.6                              # half the batch is blurred
     ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")

@@ -21,11 +21,11 @@ from aigc.io import write_jsonl
 from aigc.runs import RUN_FILE, RunManager, start_token
 from aigc.vae import VAE
 
-from .conftest import TINY_GAN, TINY_VAE, synthetic_set
+from .conftest import TINY_GAN, TINY_VAE, synthetic_set, tiny_model
 
 
 def tiny_models() -> list:
-    """A tiny GAN and VAE for each dataset (conftest's sizes and perturbation)."""
+    """A tiny GAN, VAE and flow model for each dataset (conftest's sizes and perturbation)."""
     models = []
     for i, dataset in enumerate(("mnist", "fashion")):
         classes = class_names(dataset)
@@ -38,8 +38,9 @@ def tiny_models() -> list:
         v = VAE(classes=classes, dataset=dataset, **TINY_VAE).eval()
         data = synthetic(dataset)
         v.fit_class_prior(data.floats(), data.labels)
-        g.source, v.source = f"test:tiny-gan-{dataset}", f"test:tiny-vae-{dataset}"
-        models += [g, v]
+        f = tiny_model("flow", dataset, seed=i)
+        g.source, v.source, f.source = (f"test:tiny-{m}-{dataset}" for m in ("gan", "vae", "flow"))
+        models += [g, v, f]
     return models
 
 

@@ -1,0 +1,24 @@
+"""The demo's handlers, one module per tab; app.py lays out the page and
+wires them. Each handler takes the values of the page's widgets (or of an API
+call), checks them, calls aigc, and returns what the widgets show.
+
+    common.py        the choices widgets offer, argument checks, plain errors, pictures
+    catalog.py       the models: loaded at start, or from a training run; results, examples
+    sample.py        Sample: grids of new pictures; a flow model's path from noise
+    interpolate.py   Interpolate: from seed to seed, class to class, picture to picture
+    reconstruct.py   Reconstruct: picture -> code -> picture (VAE, flow); clean up a drawing (flow)
+    train_status.py  Train status: curves, grids, facts; training runs from the page
+    studio.py        Studio: the catalogue and the tabs, built together
+"""
+from .common import (BUNDLED_CHOICE, DATASETS, ENCODERS, EVERY_CLASS, FAMILIES, FLOW_SOLVERS, GUIDANCE,
+                     INTERPOLATIONS, MAX_COUNT, MAX_MESSAGE, MAX_SEED, PATHS, RUN_PREFIX, SAMPLER_STEPS, STEPS,
+                     check_choice, check_int, check_number, friendly, picture, plain_errors, plain_upload_errors,
+                     serving_threads)
+from .reconstruct import CLEANUP_STRENGTH
+from .studio import Studio
+from .train_status import TRAINING_OFF, progress_html
+
+__all__ = ["BUNDLED_CHOICE", "CLEANUP_STRENGTH", "DATASETS", "ENCODERS", "EVERY_CLASS", "FAMILIES", "FLOW_SOLVERS",
+           "GUIDANCE", "INTERPOLATIONS", "MAX_COUNT", "MAX_MESSAGE", "MAX_SEED", "PATHS", "RUN_PREFIX",
+           "SAMPLER_STEPS", "STEPS", "Studio", "TRAINING_OFF", "check_choice", "check_int", "check_number",
+           "friendly", "picture", "plain_errors", "plain_upload_errors", "progress_html", "serving_threads"]

@@ -1,0 +1,169 @@
+"""The demo's model catalogue: the models loaded at start (one per family and
+dataset), the checkpoints of training runs (loaded on first use, a few kept),
+the example pictures, and where results are written and cached."""
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Iterable
+
+import gradio as gr
+import torch
+from PIL import Image
+
+from .. import load_folder, media
+from ..data import class_names
+from ..examples import EXAMPLES_DIR, Example, list_examples
+from ..guard import ResultCache, short
+from ..model import GenerativeModel
+from ..preprocess import prepare
+from ..runs import RunManager
+from .common import BUNDLED_CHOICE, DATASETS, EVERY_CLASS, FAMILIES, RUN_PREFIX, check_choice
+
+RUN_MODELS_KEPT = 8          # models of runs kept loaded (the pickers' cache)
+_model_tokens = itertools.count(1)
+
+
+class Catalog:
+    """models: at most one per (family, dataset), of the families the demo
+    serves (aigc.families). runs: the training runs (None: the demo lists
+    none); their checkpoints join the model pickers. results: the cache of
+    deterministic results (aigc.guard.ResultCache)."""
+
+    def __init__(self, models: Iterable[GenerativeModel], *, examples_dir: str | Path = EXAMPLES_DIR,
+                 output_dir: str | Path | None = None, runs: RunManager | None = None,
+                 results: ResultCache | None = None):
+        self.models: dict[tuple[str, str], GenerativeModel] = {}
+        for m in models:
+            key = (m.family, m.dataset)
+            if key[0] not in FAMILIES.values() or key[1] not in DATASETS.values():
+                raise ValueError(f"the demo serves {', '.join(FAMILIES)} models on {list(DATASETS.values())}, "
+                                 f"not a {m.family} on {m.dataset!r}")
+            if key in self.models:
+                raise ValueError(f"two models for {key}")
+            self.models[key] = m
+        if not self.models:
+            raise ValueError("the demo needs at least one model")
+        self.examples: dict[str, list[Example]] = {d: list_examples(d, examples_dir) for d in DATASETS.values()}
+        self.outputs = media.OutputFolder(output_dir)
+        # Same inputs, same pictures: results by their checked arguments (None: a cache of 128).
+        # The output folder keeps more files than the cache has entries.
+        self.results = results if results is not None else ResultCache()
+        self.outputs.keep = max(self.outputs.keep, 2 * self.results.entries + 64)
+        self.runs = runs
+        # Runs' models, keyed by (run name, weights file's mtime): a resumed run's new epoch is a new key.
+        self._run_models: OrderedDict[tuple[str, int], GenerativeModel] = OrderedDict()
+        self._run_models_lock = threading.Lock()
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.models.values())).device
+
+    def families(self) -> dict[str, str]:
+        """The families with a loaded model, as the pickers offer them (label -> value)."""
+        loaded = {f for f, _ in self.models}
+        return {label: f for label, f in FAMILIES.items() if f in loaded}
+
+    # ---- lookups ----------------------------------------------------------
+    def model(self, family: str, dataset: str, checkpoint: str | None = BUNDLED_CHOICE) -> GenerativeModel:
+        """The demo's model for (family, dataset), or with checkpoint
+        "run:<name>" the model of that finished or stopped run."""
+        family = check_choice(family, FAMILIES, "model family")
+        dataset = check_choice(dataset, DATASETS, "dataset")
+        if checkpoint not in (None, "", BUNDLED_CHOICE):
+            return self.run_model(checkpoint, family, dataset)
+        if (family, dataset) not in self.models:
+            raise gr.Error(f"This demo has no {family.upper()} for {dataset} loaded.")
+        return self.models[(family, dataset)]
+
+    def checkpoint_choices(self, family: str, dataset: str) -> list[tuple[str, str]]:
+        """What a model picker offers for (family, dataset): the demo's model,
+        then the finished and stopped runs of that family and dataset."""
+        choices = [("demo model", BUNDLED_CHOICE)]
+        if self.runs is not None:
+            choices += [(f"{s.name} (your run, {s.epochs_done} epoch{'s' * (s.epochs_done != 1)})",
+                         RUN_PREFIX + s.name) for s in self.runs.checkpoints(family, dataset)]
+        return choices
+
+    def checkpoint_picker(self, family: str, dataset: str, current: str | None = None) -> gr.Dropdown:
+        choices = self.checkpoint_choices(family, dataset)
+        values = [v for _, v in choices]
+        return gr.Dropdown(choices=choices, value=current if current in values else BUNDLED_CHOICE)
+
+    def run_model(self, checkpoint, family: str, dataset: str) -> GenerativeModel:
+        """The model of run checkpoint ("run:<name>"), loaded once."""
+        name = checkpoint[len(RUN_PREFIX):] if isinstance(checkpoint, str) and checkpoint.startswith(RUN_PREFIX) \
+            else None
+        if self.runs is None or name is None or not self.runs.exists(name):
+            names = [v for _, v in self.checkpoint_choices(family, dataset)]
+            raise gr.Error(f"No checkpoint called {short(checkpoint)} for a {family.upper()} on {dataset}; "
+                           f"choose one of: {', '.join(names)}.")
+        st = self.runs.status(name)
+        if (st.family, st.dataset) != (family, dataset):
+            raise gr.Error(f"The run '{name}' is a {st.family.upper()} trained on {st.dataset}, "
+                           f"not a {family.upper()} on {dataset}: pick it with those settings.")
+        weights = self.runs.folder(name) / "model.safetensors"
+        if st.live or not weights.is_file():
+            raise gr.Error(f"The run '{name}' is {st.state}: its model can be used once it has finished "
+                           f"or been stopped after at least one epoch.")
+        key = (name, weights.stat().st_mtime_ns)
+        with self._run_models_lock:
+            if key not in self._run_models:
+                model = load_folder(self.runs.folder(name), device=self.device)
+                model.source = f"run:{self.runs.folder(name)}"
+                self._run_models[key] = model
+                while len(self._run_models) > RUN_MODELS_KEPT:
+                    self._run_models.popitem(last=False)
+            self._run_models.move_to_end(key)
+            return self._run_models[key]
+
+    @staticmethod
+    def class_index(model: GenerativeModel, name) -> int:
+        if name in model.classes:
+            return model.classes.index(name)
+        raise gr.Error(f"{short(name)} is not a class of {model.dataset}; choose one of: {', '.join(model.classes)}.")
+
+    @staticmethod
+    def class_choices(dataset: str, every: bool = False) -> list[tuple[str, str]]:
+        names = class_names(dataset)
+        return ([(EVERY_CLASS, EVERY_CLASS)] if every else []) + [(n, n) for n in names]
+
+    def model_sources(self) -> str:
+        """Markdown: where each loaded model came from, and why if it fell back."""
+        family_label = {v: k for k, v in FAMILIES.items()}
+        dataset_label = {v: k for k, v in DATASETS.items()}
+        lines = []
+        for (family, dataset), m in sorted(self.models.items()):
+            note = getattr(m, "source_note", "") or ""   # aigc.load says why it fell back from the Hub
+            lines.append(f"**{family_label[family]} {dataset_label[dataset]}**: `{m.source or 'in memory'}`"
+                         + (f" ({note})" if note else ""))
+        return "Models: " + " · ".join(lines)
+
+    def example_paths(self, dataset: str, n: int | None = None) -> list[str]:
+        return [str(e.path) for e in self.examples[dataset][:n]]
+
+    # ---- results ----------------------------------------------------------
+    def png(self, img: Image.Image) -> str:
+        # A file we encode quickly ourselves, named by its content, rather than a
+        # PIL image gradio would encode at the slower default level.
+        return str(self.outputs.write(media.png_bytes(img), ".png"))
+
+    def gif(self, data: bytes) -> str:
+        return str(self.outputs.write(data, ".gif"))
+
+    @staticmethod
+    def token(model: GenerativeModel) -> int:
+        """A number naming this model object for the result cache (a run's
+        newer weights are a new object; an id() could be reused)."""
+        if not hasattr(model, "_aigc_token"):
+            model._aigc_token = next(_model_tokens)
+        return model._aigc_token
+
+    @staticmethod
+    def prepare(image, dataset: str, what: str) -> torch.Tensor:
+        """An upload -> (1, 1, 28, 28) in [0, 1], the way the dataset's images were made."""
+        if image is None:
+            raise gr.Error(f"Please give the {what}: upload one or pick an example.")
+        return prepare(image, check_choice(dataset, DATASETS, "dataset"))

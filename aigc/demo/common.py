@@ -1,0 +1,186 @@
+"""What every tab's handlers share: the choices the widgets offer, the checks
+on values from the page or the API, turning errors into plain words, and
+pictures (grids, enlargements, captioned panels).
+
+Widgets hand over values, not labels: each choice is a (label, value) pair
+from one of the dicts below, and the handlers check the value against it.
+
+Whatever a visitor can get wrong becomes a gr.Error in plain words. Anything
+else is logged with its traceback and reported as a short apology, so the
+page never shows a stack trace and the server keeps serving.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+
+import gradio as gr
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from .. import latent
+from ..families import FAMILIES as REGISTRY, generative
+from ..flow import MAX_GUIDANCE, MAX_STEPS, SOLVERS
+from ..guard import clip, guard_image, short
+from ..preprocess import NOT_AN_IMAGE, ImageError
+from ..runs import RunError
+
+log = logging.getLogger("aigc.demo")
+
+# ---- what the widgets offer: label shown -> value the handlers receive -------
+FAMILIES = {f.label: f.name for f in generative()}                     # GAN, VAE, Flow
+ENCODERS = {f.label: f.name for f in generative() if f.can_encode}     # picture -> code -> picture
+DATASETS = {"digits": "mnist", "fashion": "fashion"}
+INTERPOLATIONS = {"two seeds": "seeds", "two classes": "classes", "two images": "images"}
+PATHS = {"spherical": "spherical", "linear": "linear"}      # values are aigc.latent.PATHS keys
+FLOW_SOLVERS = {s: s for s in SOLVERS}
+EVERY_CLASS = "every class"                                   # a class value meaning one row per class
+BUNDLED_CHOICE = "bundled"   # the model pickers' value for the demo's own model; runs are "run:<name>"
+RUN_PREFIX = "run:"
+
+MAX_COUNT = 100          # images per class in a sample grid
+MAX_SEED = 2**32 - 1     # seeds the page offers (a browser number is exact up to 2**53)
+STEPS = (2, 60)          # frames in an interpolation
+SAMPLER_STEPS = (1, 50)  # a flow model's solver steps the page offers
+GUIDANCE = (0.0, MAX_GUIDANCE)
+SCALE = 8                # nearest-neighbour upscale of single 28x28 pictures: 224 px
+MAX_MESSAGE = 400        # characters of an error message: what a visitor sent is never echoed whole
+assert SAMPLER_STEPS[1] <= MAX_STEPS
+
+
+def serving_threads(concurrency: int | None = None, cores: int | None = None) -> tuple[int, int]:
+    """-> (requests run at once, torch threads each). The models are small:
+    one thread per request, as many requests as cores, beats several threads
+    fighting over the same cores (and a busy machine makes that fight worse)."""
+    cores = cores or os.cpu_count() or 1
+    concurrency = concurrency or max(2, cores)
+    return concurrency, max(1, cores // concurrency)
+
+
+def friendly(fn):
+    """gr.Error passes through; an ImageError's message is already meant for
+    the visitor; anything else is a bug on our side: log it, apologise."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error as e:
+            if len(str(e.message)) <= MAX_MESSAGE:
+                raise
+            raise gr.Error(clip(e.message, MAX_MESSAGE)) from None
+        except (ImageError, RunError) as e:   # messages already meant for the visitor
+            raise gr.Error(clip(str(e), MAX_MESSAGE)) from None
+        except Exception:
+            log.exception("%s failed", fn.__name__)
+            raise gr.Error("Sorry, that went wrong on our side. Please try again, "
+                           "or try other settings.") from None
+
+    return wrapper
+
+
+# ---- argument checks: API callers can send anything ------------------------
+def check_choice(value, choices: dict[str, str], what: str) -> str:
+    if value not in choices.values():
+        raise gr.Error(f"Unknown {what} {short(value)}: choose one of {', '.join(map(repr, choices.values()))}.")
+    return value
+
+
+def check_int(value, lo: int, hi: int, what: str) -> int:
+    # Sliders and numbers arrive as floats through the API (64.0): accept whole numbers.
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+            and math.isfinite(value) and value == int(value) and lo <= value <= hi:
+        return int(value)
+    raise gr.Error(f"{what} must be a whole number from {lo} to {hi:,}; got {short(value)}.")
+
+
+def check_number(value, lo: float, hi: float, what: str) -> float:
+    """A number in (lo, hi]."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+            and math.isfinite(value) and lo < value <= hi:
+        return float(value)
+    raise gr.Error(f"{what} must be a number above {lo:g} and at most {hi:g}; got {short(value)}.")
+
+
+def picture(images: torch.Tensor, nrow: int) -> Image.Image:
+    """(N, 1, 28, 28) in [0, 1] -> a grid, upscaled by nearest neighbour to
+    about 960 px wide (crisp pixels, never blurred)."""
+    g = latent.grid(images, nrow=nrow)                       # (H, W)
+    return latent.to_pil(g, scale=latent.tile_scale(g.shape[1]))
+
+
+def big(x: torch.Tensor) -> Image.Image:
+    """One (1, 28, 28) image -> 224x224 grayscale, crisp."""
+    return latent.to_pil(x, scale=SCALE)
+
+
+def side_by_side(panels: list[Image.Image], captions: list[str], gap: int = 8, caption_h: int = 24) -> Image.Image:
+    """Equal-sized panels in a row on white, each captioned underneath: one
+    picture to show and to download (one file is also one download for an API caller)."""
+    w, h = panels[0].size
+    out = Image.new("RGB", (len(panels) * w + (len(panels) - 1) * gap, h + caption_h), "white")
+    draw = ImageDraw.Draw(out)
+    font = ImageFont.load_default(size=14)
+    for i, (panel, caption) in enumerate(zip(panels, captions)):
+        x = i * (w + gap)
+        out.paste(panel.convert("RGB"), (x, 0))
+        draw.text((x + w / 2, h + caption_h / 2), caption, fill=(60, 60, 60), font=font, anchor="mm")
+    return out
+
+
+
+def check_guidance(value) -> float:
+    """Classifier-free guidance from the page or the API: 0 to MAX_GUIDANCE."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+            and math.isfinite(value) and GUIDANCE[0] <= value <= GUIDANCE[1]:
+        return float(value)
+    raise gr.Error(f"Guidance must be a number from {GUIDANCE[0]:g} to {GUIDANCE[1]:g} "
+                   f"(1: none, higher: more like the class); got {short(value)}.")
+
+
+def sampler_settings(model, steps=None, guidance=None, solver=None) -> dict:
+    """A flow model's sampler settings, checked ({} for a family without a
+    multi-step sampler: the values are then ignored). None: the checkpoint's default."""
+    if not REGISTRY[model.family].takes_guidance:
+        return {}
+    out = {}
+    if steps not in (None, ""):
+        out["steps"] = check_int(steps, *SAMPLER_STEPS, "Steps")
+    if guidance not in (None, ""):
+        out["guidance"] = check_guidance(guidance)
+    if solver not in (None, ""):
+        out["solver"] = check_choice(solver, FLOW_SOLVERS, "solver")
+    steps, guidance, solver = model.sampler_args(**out)
+    return {"steps": steps, "guidance": guidance, "solver": solver}
+
+
+def plain_errors(component: gr.components.Component, message: str) -> gr.components.Component:
+    """Gradio converts each input before any handler runs, and when that fails
+    (an upload that is not a picture, "abc" sent to a number) the visitor sees
+    only "Error". Wrap this component's conversion so such a failure becomes a
+    gr.Error with `message` instead. (A component subclass could do the same,
+    but gradio writes a .pyi stub next to the source of every component class.)"""
+    preprocess = component.preprocess
+
+    def checked(payload):
+        try:
+            return preprocess(payload)
+        except gr.Error:   # gradio's own range checks already speak plainly
+            raise
+        except Exception:
+            raise gr.Error(message) from None
+
+    component.preprocess = checked
+    return component
+
+
+def plain_upload_errors(image: gr.Image) -> gr.Image:
+    """For gr.Image(type="filepath", image_mode=None): every picture is
+    screened from its header first (aigc.guard.guard_image: bytes, format,
+    declared pixels), gradio then only reads the header too, and
+    aigc.preprocess does the rest. An inline data: URL arrives as bytes."""
+    return guard_image(image, NOT_AN_IMAGE)
+
