@@ -143,6 +143,46 @@ def test_reconstruct_tab_example_and_drawing(page, shots):
     page.screenshot(path=shots / "reconstruct-drawing.png", full_page=True)
 
 
+def test_flow_shows_its_controls_draws_a_grid_and_its_path(page, shots):
+    page.get_by_role("tab", name="Sample").click()
+    expect(page.locator("#flow-controls").first).to_be_hidden()            # GAN picked: no sampler controls
+    page.get_by_label("Flow").first.check()
+    expect(page.get_by_label("Steps (more: slower", exact=False).first).to_be_visible()
+    expect(page.get_by_label("Guidance (1: none", exact=False).first).to_be_visible()
+    before = page.locator("#sample-out img").get_attribute("src")
+    page.locator("#sample-go").click()
+    page.wait_for_function("src => { const i = document.querySelector('#sample-out img');"
+                           " return i && i.src !== src && i.complete && i.naturalWidth > 0 }", arg=before)
+    page.locator("#sample-path-go").click()
+    page.wait_for_function("() => { const i = document.querySelector('#sample-path-strip img');"
+                           " return i && i.complete && i.naturalWidth > 0 }")
+    assert ".gif" in page.locator("#sample-path-gif img").get_attribute("src")
+    no_error_toast(page)
+    page.screenshot(path=shots / "sample-flow.png", full_page=True)
+    page.get_by_label("GAN").first.check()                                   # back as the other tests expect
+    expect(page.locator("#flow-controls").first).to_be_hidden()
+
+
+def test_clean_up_my_drawing_returns_a_picture(page, shots):
+    page.get_by_role("tab", name="Reconstruct").click()
+    page.get_by_role("tab", name="Draw").click()
+    canvas = page.locator("canvas").last
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.25
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + box["width"] * 0.4, y0, steps=4)                # a rough 7: a bar, then a slant
+    page.mouse.move(x0 + box["width"] * 0.15, y0 + box["height"] * 0.5, steps=6)
+    page.mouse.up()
+    before = page.locator("#reconstruct-out img").get_attribute("src")
+    page.locator("#cleanup-go").click()
+    page.wait_for_function("src => { const i = document.querySelector('#reconstruct-out img');"
+                           " return i && i.src !== src && i.complete && i.naturalWidth > 0 }", arg=before)
+    expect(page.locator("#reconstruct-verdict textarea")).to_have_value(re.compile(r"clean picture of 7"))
+    no_error_toast(page)
+    page.screenshot(path=shots / "cleanup.png", full_page=True)
+
+
 def test_training_tab_shows_curves_grid_and_facts(page, shots):
     page.get_by_role("tab", name="Train status").click()
     expect(page.get_by_text("3 (30 steps)")).to_be_visible()
