@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         tmp = tempfile.TemporaryDirectory(prefix="aigc-bench-")
         folder = stand_ins(Path(tmp.name))
-        note = f"(untrained stand-ins of the same architecture for all four models: {', '.join(missing)} not found)"
+        note = f"(untrained stand-ins of the same architecture for every bundled model: {', '.join(missing)} not found)"
     app_dir = None if folder == BUNDLED_DIR else folder
     rows: list[tuple[str, float, float | None, str]] = []   # what, median ms, p90 ms, target
 

@@ -226,7 +226,7 @@ def make_repo_card(folders: dict[str, Path], repo_id: str, revision: str = "main
     first = next(iter(folders), "gan-mnist")
     lines = [
         "# aigc models", "",
-        "Class-conditional GANs and VAEs on MNIST digits and Fashion-MNIST products (28x28 grayscale), "
+        "Class-conditional GANs, VAEs and flow-matching models on MNIST digits and Fashion-MNIST products (28x28 grayscale), "
         "the models of the aigc demo. Each model is a folder: `config.json` (its constructor arguments), "
         "`model.safetensors` (the weights), `history.jsonl` (one line per epoch), `training.json`, "
         "`metrics.json` (when evaluated), the latest sample grid and its own `README.md`.", "",

@@ -2,7 +2,7 @@
 Hugging Face Hub repo, downloaded into huggingface_hub's standard cache; the
 bundled checkpoints/ folder. This is the only module that touches the network.
 
-Hub layout: one model repo holds the four demo models, each in a subfolder
+Hub layout: one model repo holds the demo models (hub.BUNDLED), each in a subfolder
 named like the bundled one (gan-mnist/config.json, gan-mnist/model.safetensors,
 ...; `python -m aigc.publish` writes it). Only config.json and
 model.safetensors are fetched, and weights are only ever read with
@@ -43,12 +43,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .families import generative
 from .io import atomic_write_text
 from .model import CONFIG_NAME, WEIGHTS_NAME
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DIR = REPO_ROOT / "checkpoints"
-BUNDLED = ("gan-mnist", "gan-fashion", "vae-mnist", "vae-fashion")
+# One bundled checkpoint per generative family (aigc.families) and dataset: gan-mnist, ..., flow-fashion.
+BUNDLED = tuple(f"{f.name}-{d}" for f in generative() for d in ("mnist", "fashion"))
 CLASSIFIERS = ("classifier-mnist", "classifier-fashion")
 HUB_FILES = (CONFIG_NAME, WEIGHTS_NAME)  # all a model needs; nothing else is downloaded
 MAX_CONFIG_BYTES = 1 << 20

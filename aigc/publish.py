@@ -1,4 +1,4 @@
-"""`python -m aigc.publish`: upload the four bundled checkpoints, with their
+"""`python -m aigc.publish`: upload the bundled checkpoints, with their
 model cards, to one Hugging Face Hub model repo, the layout aigc.load reads.
 
     HF_TOKEN=hf_... python -m aigc.publish --repo my-org/aigc-models
@@ -68,7 +68,7 @@ def check_checkpoints(checkpoints: Path, models: list[str]) -> dict[str, Path]:
 def stage(out: Path, folders: dict[str, Path], repo_id: str, revision: str) -> list[Path]:
     """Write the repo's files into `out` (which must be empty or absent);
     returns their paths relative to `out`. The repo's README.md describes all
-    four models, so it is written only when all four are published: a partial
+    models, so it is written only when all of them are published: a partial
     publish updates its models' folders and leaves the README as it is."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise PublishError(f"{out} exists and is not an empty folder; choose another --out or remove it")
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoints", type=Path, default=BUNDLED_DIR, help="where the checkpoint folders are "
                                                                           "(default: the bundled checkpoints/)")
     p.add_argument("--models", nargs="+", default=list(BUNDLED), choices=BUNDLED, metavar="NAME",
-                   help=f"which models (default: all four: {' '.join(BUNDLED)})")
+                   help=f"which models (default: all of them: {' '.join(BUNDLED)})")
     args = p.parse_args(argv)
     try:
         repo_id, _ = parse_repo(args.repo)
@@ -154,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         for f in files:
             print(f"  {f}  ({(out / f).stat().st_size:,} bytes)")
         if Path("README.md") not in files:
-            print("README.md (the repo's card) left as it is: it describes all four models, "
-                  "so only a publish of all four rewrites it")
+            print("README.md (the repo's card) left as it is: it describes all the models, "
+                  "so only a publish of all of them rewrites it")
         if args.dry_run:
             print(f"dry run: nothing uploaded; without --dry-run these go to {repo_id}@{args.revision}")
             return 0

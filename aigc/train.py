@@ -344,7 +344,7 @@ class Trainer:
 
 
 def quality_check(kind: str, dataset: str, classifier_dir: str | None, data_dir: str | None):
-    """The cheap per-epoch quality check for GANs and VAEs: class accuracy and
+    """The cheap per-epoch quality check for generative models: class accuracy and
     Frechet distance of 2,000 samples against 2,000 test images (and for VAEs
     the class accuracy of those test images' reconstructions), judged by the
     evaluation classifier. None when there is no classifier to judge with."""
