@@ -289,12 +289,14 @@ def main(argv: list[str] | None = None) -> int:
             add(f"model: {f.label}.sample(64)", ms, "<= 1 s" if f.takes_guidance else "")
         passes = m.default_steps * (2 if m.default_solver != "euler" else 1) if f.takes_guidance else 1
         cost.append((name, f, passes, summary(ms)[0] / 64, m))
-    add("handler: sample 64 (grid, upscale, PNG)", timings(lambda: studio.sample("gan", "mnist", "3", 64, 0, 1.0),
-                                                              args.repeats))
+    fresh = iter(range(10**6))   # a new seed per call: the handlers cache their results
+    add("handler: sample 64 (grid, upscale, PNG)", timings(lambda: studio.sample("gan", "mnist", "3", 64, next(fresh),
+                                                                                 1.0), args.repeats))
     z = latent.interpolate(latent.seed_noise(1, 1, gan.z_dim), latent.seed_noise(2, 1, gan.z_dim), 32)
     add("model: GAN.generate(32 frames)", timings(lambda: gan.generate(z, 3), args.repeats))
-    add("handler: interpolate 32 + GIF", timings(lambda: studio.interpolate("seeds", "gan", "mnist", 1, 2, "3", "8",
-                                                                            None, None, "spherical", 32), args.repeats))
+    add("handler: interpolate 32 + GIF", timings(lambda: studio.interpolate("seeds", "gan", "mnist", next(fresh), 2, "3",
+                                                                            "8", None, None, "spherical", 32),
+                                                 args.repeats))
     x = prepare(path, "mnist")
     add("model: VAE.reconstruct(1)", timings(lambda: vae.reconstruct(x), args.repeats))
     add("handler: reconstruct (read, preprocess, VAE, PNG)",

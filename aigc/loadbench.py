@@ -207,21 +207,22 @@ def hostile(url: str, pid: int) -> list[tuple[str, float, float, str]]:
     small_path = upload(small, "small.png").json()[0]
     attacks = {
         "13,000 x 13,000 PNG (170 KB) uploaded to /reconstruct":
-            lambda: join("reconstruct", ["mnist", file(bomb_path), "bundled"]),
+            lambda: join("reconstruct", ["mnist", file(bomb_path), "bundled", "vae"]),
         "the same PNG as a sketch (queue/join to the private event)":
             lambda: join("reconstruct_sketch", ["mnist", {"background": None, "layers": [],
-                                                          "composite": file(bomb_path), "id": None}, "bundled"]),
+                                                          "composite": file(bomb_path), "id": None}, "bundled", "vae"]),
         "the same PNG inline, a data: URL to /call/reconstruct":
             lambda: _call(http, "reconstruct", ["mnist", {"url": "data:image/png;base64,"
                                                           + base64.b64encode(bomb).decode(), "path": None,
-                                                          "meta": {"_type": "gradio.FileData"}}, "bundled"]),
+                                                          "meta": {"_type": "gradio.FileData"}}, "bundled", "vae"]),
         "a sketch of 24 layers":
             lambda: join("reconstruct_sketch", ["mnist", {"background": None, "layers": [file(small_path)] * 24,
-                                                          "composite": file(small_path), "id": None}, "bundled"]),
+                                                          "composite": file(small_path), "id": None}, "bundled", "vae"]),
         "a 48 MB data: URL": lambda: _call(http, "reconstruct", ["mnist", {
             "url": "data:image/png;base64," + "A" * (48 * 2**20), "path": None,
-            "meta": {"_type": "gradio.FileData"}}, "bundled"]),
-        "a 5 MB class name": lambda: _call(http, "sample", ["gan", "mnist", "x" * (5 * 2**20), 8, 0, 1.0, "bundled"]),
+            "meta": {"_type": "gradio.FileData"}}, "bundled", "vae"]),
+        "a 5 MB class name": lambda: _call(http, "sample", ["gan", "mnist", "x" * (5 * 2**20), 8, 0, 1.0, "bundled",
+                                                             4, 1.5]),
         "uploads of 1 MB until refused (at most 80)": lambda: _upload_flood(upload),
     }
     rows = []

@@ -54,6 +54,7 @@ class ReconstructTab:
         return self._reconstruct(model, self._sketch(sketch, dataset))
 
     def _encoder(self, family, dataset, checkpoint) -> GenerativeModel:
+        family = "vae" if family in (None, "") else family   # an API call from before flow models
         family = check_choice(family, ENCODERS, "model family (one that encodes pictures)")
         return self.catalog.model(family, dataset, checkpoint)
 
