@@ -205,8 +205,9 @@ def evaluate_model(model, classifier, train: ImageSet, test: ImageSet, *, sample
         # An invertible model's round trip costs 2 x 16 ODE steps per picture and its error is
         # the solver's (nearly the same on any picture): the first ROUND_TRIP_IMAGES test images.
         n = ROUND_TRIP_IMAGES if family.invertible else len(gray)
-        rec_acc = metrics.reconstruction_accuracy(model, classifier, gray[:n], test.labels[:n])
-        out.update({"reconstruction_mse": round(metrics.reconstruction_mse(model, gray[:n]), 5),
+        rec = metrics.reconstructions(model, gray[:n])           # made once, judged twice
+        rec_acc = metrics.reconstruction_accuracy(model, classifier, gray[:n], test.labels[:n], rec=rec)
+        out.update({"reconstruction_mse": round(metrics.reconstruction_mse(model, gray[:n], rec=rec), 5),
                     "reconstruction_class_accuracy": round(rec_acc, 4), "reconstruction_images": n})
     out["classifier_test_accuracy"] = round(metrics.class_accuracy(classifier, test.floats(), test.labels)[0], 4)
     out["eval_seconds"] = round(time.perf_counter() - t0, 1)

@@ -145,17 +145,24 @@ def vae_likelihood(vae: VAE, x: torch.Tensor, k: int, batch: int = 100, seed: in
 
 
 @torch.no_grad()
+def reconstructions(model: GenerativeModel, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+    """x (N, 1, 28, 28) grayscale in [0, 1] -> its reconstructions by a model
+    that encodes (a VAE, or a flow's ODE round trip), same shape."""
+    return torch.cat([model.reconstruct(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+@torch.no_grad()
 def reconstruction_accuracy(vae: GenerativeModel, classifier: Classifier, x: torch.Tensor, labels: torch.Tensor,
-                            batch: int = 1000) -> float:
+                            batch: int = 1000, rec: torch.Tensor | None = None) -> float:
     """How often the classifier recognises the original's class in the
-    reconstruction (by a model that encodes: a VAE, or a flow's round trip) of each image of x (grayscale, (N, 1, 28, 28) in [0, 1])."""
-    rec = torch.cat([vae.reconstruct(x[i:i + batch]) for i in range(0, len(x), batch)])
+    reconstruction of each image of x. rec: reconstructions() of x, when already made."""
+    rec = reconstructions(vae, x, batch) if rec is None else rec
     return class_accuracy(classifier, rec, labels)[0]
 
 
 @torch.no_grad()
-def reconstruction_mse(vae: GenerativeModel, x: torch.Tensor, batch: int = 1000) -> float:
+def reconstruction_mse(vae: GenerativeModel, x: torch.Tensor, batch: int = 1000,
+                       rec: torch.Tensor | None = None) -> float:
     """Mean squared error per pixel between x (grayscale, in [0, 1]) and its reconstruction."""
-    err = sum(((vae.reconstruct(x[i:i + batch]) - x[i:i + batch]) ** 2).sum().item()
-              for i in range(0, len(x), batch))
-    return err / x.numel()
+    rec = reconstructions(vae, x, batch) if rec is None else rec
+    return ((rec - x) ** 2).sum().item() / x.numel()
