@@ -49,8 +49,18 @@ def init(device: str = "auto", timeout_s: float = DEFAULT_TIMEOUT_S) -> torch.de
     return device
 
 
-def close() -> None:
+def close(wait: bool = True) -> None:
+    """Leave the process group. wait: meet the others at a barrier first (when
+    all of them are known to be closing), because a gloo process that tears
+    down its connections while a peer is still mid-collective can abort that
+    peer (SIGABRT, "terminate called without an active exception"). After an
+    error, don't wait: a peer may never arrive."""
     if dist.is_initialized():
+        if wait:
+            try:
+                dist.barrier()
+            except RuntimeError:   # a peer is gone already: nothing left to wait for
+                pass
         dist.destroy_process_group()
 
 

@@ -420,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     progress = None
     stop = StopOnSigterm().install()
+    trained = False
     device = args.device
     try:
         if distributed.launched():   # by torchrun: one of several processes
@@ -459,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
             progress.epochs_done = trainer.epoch
         trainer.train(args.epochs, should_stop=stop, on_step=progress.on_step if progress is not None else None,
                       on_epoch=progress.on_epoch if progress is not None else None)
+        trained = True   # every process got here, so waiting for the others at close cannot hang
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         if progress is not None:
@@ -483,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         raise
     finally:
         stop.restore()
-        distributed.close()
+        distributed.close(wait=trained)
     if trainer.epoch < args.epochs:   # stopped by SIGTERM between steps
         if trainer.rank == 0:
             print(f"stopped after epoch {trainer.epoch} of {args.epochs}; --resume continues from there", flush=True)

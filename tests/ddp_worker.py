@@ -27,6 +27,7 @@ def run(out: Path, kind: str, device="cpu") -> Trainer:
 
 if __name__ == "__main__":
     device = distributed.init("cpu", timeout_s=60)
+    done = False
     try:
         try:   # a global batch that does not split evenly across the processes
             Trainer("vae", "mnist", sys.argv[1], batch_size=33, device=device, train_set=synthetic_set(64))
@@ -34,5 +35,6 @@ if __name__ == "__main__":
             (Path(sys.argv[1]) / f"batch_error_{distributed.rank()}.txt").write_text(str(e))
         for kind in FAMILIES:
             run(Path(sys.argv[1]), kind, device)
+        done = True
     finally:
-        distributed.close()
+        distributed.close(wait=done)
