@@ -432,15 +432,21 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"requests one page may have waiting or running (default {d.session_jobs})")
     p.add_argument("--client-jobs", type=int, default=d.client_jobs, metavar="N",
                    help=f"requests one client address may have waiting or running (default {d.client_jobs})")
+    p.add_argument("--refusal-delay", type=float, default=d.refusal_delay_s, metavar="S",
+                   help=f"past a client's first {d.free_refusals} 'too many requests' in 10 s, hold each "
+                        f"further one this long before answering, so a flood slows itself (default "
+                        f"{d.refusal_delay_s:g}; 0: answer at once)")
     p.add_argument("--trust-proxy", action=argparse.BooleanOptionalAction, default=bool(os.environ.get("SPACE_ID")),
                    help="count clients by the last X-Forwarded-For address (default: on a Hugging Face Space)")
     args = p.parse_args(argv)
     for flag in ("max_upload_mb", "client_disk_mb", "disk_mb", "session_jobs", "client_jobs"):
         if not getattr(args, flag) > 0:
             p.error(f"--{flag.replace('_', '-')} must be above 0, got {getattr(args, flag)}")
+    if not 0 <= args.refusal_delay <= 60:
+        p.error(f"--refusal-delay must be between 0 and 60 seconds, got {args.refusal_delay}")
     limits = Limits(upload_bytes=int(args.max_upload_mb * MB), client_disk_bytes=int(args.client_disk_mb * MB),
                     total_disk_bytes=int(args.disk_mb * MB), session_jobs=args.session_jobs,
-                    client_jobs=args.client_jobs, trust_proxy=args.trust_proxy)
+                    client_jobs=args.client_jobs, refusal_delay_s=args.refusal_delay, trust_proxy=args.trust_proxy)
     if args.train_max_images is not None and args.train_max_images < 1:
         p.error(f"--train-max-images must be at least 1, got {args.train_max_images}")
     if args.checkpoint_dir and args.hub_repo:

@@ -8,8 +8,9 @@ queue from the others. app.py installs each part; the numbers are in Limits
                    uploads counted per client against a disk quota, and
                    Gradio's file folder kept under a total size, oldest first
     FairQueue      per-session and per-client caps on waiting and running jobs
-                   ("too many requests at once"), and a queue order that serves
-                   every visitor's first job before anyone's second
+                   ("too many requests at once"; a client that keeps asking
+                   has its refusals held a second each), and a queue order
+                   that serves every visitor's first job before anyone's second
     ResultCache    the same inputs give the same pictures: computed once, kept
                    in a bounded cache
     guard_image, guard_sketchpad
@@ -22,6 +23,7 @@ queue from the others. app.py installs each part; the numbers are in Limits
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -68,6 +70,9 @@ class Limits:
     session_workers: int = 1             # workers one page may hold at once (its other jobs wait their turn)
     client_jobs: int = 64                # jobs one client (all its pages) may have waiting or running
     fair_share: int = 8                  # in the queue order, a client's 8 pages count as one page
+    free_refusals: int = 8               # "too many requests" answered at once, per client per 10 s; later ones...
+    refusal_delay_s: float = 1.0         # ...are held this long first, so a flood slows itself (0: never held)
+    held_requests: int = 512             # refusals held at once, all clients (beyond it they are answered at once)
     queue_size: int = 100                # jobs waiting in all; beyond this Gradio answers "queue full"
     cache_entries: int = 128             # results kept (each a PNG or a PNG and a GIF)
     trust_proxy: bool = False            # take the client's address from X-Forwarded-For (behind a proxy)
@@ -411,7 +416,8 @@ class FairQueue:
 
     A job joins unless its session already has limits.session_jobs, or its
     client limits.client_jobs, waiting or running; then it ends at once with
-    TOO_MANY (the visitor sees the message; nothing was queued). Jobs that
+    TOO_MANY (the visitor sees the message; nothing was queued); past a
+    client's first few refusals, each is held a while first (hold_for). Jobs that
     join are ordered by how many their own page has ahead of them (and their
     client, in limits.fair_share units), arrival breaking ties: one client's
     flood of jobs waits behind everyone else's first job. And a page holds at
@@ -420,20 +426,56 @@ class FairQueue:
     workers, a page that floods keeps one busy and the next visitor finds
     the other free."""
 
+    REFUSAL_WINDOW_S = 10.0
+
     def __init__(self, limits: Limits = Limits()):
         self.limits = limits
         self.refused = 0
+        self.held = 0   # refusals being held now
+        self._refusals: dict[str, deque[float]] = defaultdict(deque)   # client -> times of its recent refusals
+
+    def hold_for(self, client: str, now: float | None = None) -> float:
+        """Seconds to hold `client`'s next refusal before answering it. Its
+        first limits.free_refusals in REFUSAL_WINDOW_S are answered at once (a
+        visitor who clicked once too often); beyond that each is held
+        limits.refusal_delay_s. A script that keeps N jobs in flight then gets
+        at most N refusals a second instead of hundreds, each of which costs
+        the event loop that serves everyone; a held request costs only an
+        idle coroutine and its socket, and at most limits.held_requests are held."""
+        now = time.monotonic() if now is None else now
+        times = self._refusals[client]
+        while times and now - times[0] > self.REFUSAL_WINDOW_S:
+            times.popleft()
+        times.append(now)
+        if len(self._refusals) > 10_000:   # forget clients seen long ago (a spoofed-address flood)
+            for c in [c for c, t in self._refusals.items() if not t or now - t[-1] > self.REFUSAL_WINDOW_S]:
+                del self._refusals[c]
+        if len(times) <= self.limits.free_refusals or self.held >= self.limits.held_requests:
+            return 0.0
+        return self.limits.refusal_delay_s
 
     def install(self, blocks: gr.Blocks) -> "FairQueue":
         queue = blocks._queue
         original = queue.push
 
-        async def push(body, request, username):
-            session = body.session_hash
-            client = _request_client(request, self.limits.trust_proxy)
+        def is_over(session, client):
             sessions, clients = self._counts(queue)
             over = max(sessions.get(session, 0) - self.limits.session_jobs + 1,
                        clients.get(client, 0) - self.limits.client_jobs + 1) > 0
+            return over, sessions, clients
+
+        async def push(body, request, username):
+            session = body.session_hash
+            client = _request_client(request, self.limits.trust_proxy)
+            over, sessions, clients = is_over(session, client)
+            hold = self.hold_for(client) if over and self.limits.refusal_delay_s > 0 else 0.0
+            if hold:   # before any of Gradio's work for this request
+                self.held += 1
+                try:
+                    await asyncio.sleep(hold)
+                finally:
+                    self.held -= 1
+                over, sessions, clients = is_over(session, client)   # its jobs may have finished meanwhile
             ok, event_id, state = await original(body, request, username)
             if not ok:
                 return ok, event_id, state

@@ -336,5 +336,11 @@ def _other_jobs() -> str:
         out = subprocess.run(["pgrep", "-af", "aigc.train"], capture_output=True, text=True, timeout=5).stdout
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    lines = [l for l in out.splitlines() if "pgrep" not in l]
+    def running(line: str) -> bool:   # a paused job (kill -STOP: state T) takes no CPU
+        try:
+            return Path(f"/proc/{line.split()[0]}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T"
+        except (OSError, IndexError):
+            return False
+
+    lines = [l for l in out.splitlines() if "pgrep" not in l and running(l)]
     return f"{len(lines)} aigc.train process(es)" if lines else ""
