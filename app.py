@@ -26,7 +26,7 @@ from starlette.middleware import Middleware
 
 import aigc
 from aigc.demo import (BUNDLED_CHOICE, CLEANUP_STRENGTH, DATASETS, ENCODERS, EVERY_CLASS, FAMILIES, GUIDANCE,
-                       INTERPOLATIONS, MAX_COUNT, MAX_SEED, PATHS, SAMPLER_STEPS, STEPS, TRAINING_OFF, Studio,
+                       INTERPOLATIONS, MAX_COMPARE, MAX_DOWNLOAD, NEIGHBOUR_SPACES, MAX_COUNT, MAX_SEED, PATHS, SAMPLER_STEPS, STEPS, TRAINING_OFF, Studio,
                        plain_errors, plain_upload_errors, serving_threads)
 from aigc.examples import EXAMPLES_DIR
 from aigc.guard import (MB, FairQueue, Guard, Limits, ResultCache, guard_sketchpad, remove_empty_dirs,
@@ -58,14 +58,15 @@ COMPUTE = "compute"      # the events that run models or read pictures share one
 
 def build_demo(models, *, checkpoints_dir=BUNDLED_DIR, examples_dir=EXAMPLES_DIR,
                concurrency: int | None = None, runs: RunManager | None = None,
-               allow_training: bool = False, limits: Limits = Limits()) -> gr.Blocks:
+               allow_training: bool = False, limits: Limits = Limits(), data_dir: str | None = None) -> gr.Blocks:
     """The page, from loaded models (GenerativeModels, one per family and
     dataset). checkpoints_dir: the training folders the train-status tab reads.
     runs: the training runs (listed in the train-status tab, their checkpoints
     in the model pickers); allow_training: visitors may start, stop and resume them.
-    limits: what one visitor may take (aigc.guard; `launch` applies the rest)."""
+    limits: what one visitor may take (aigc.guard; `launch` applies the rest).
+    data_dir: the training images, for "Show the closest training images"."""
     studio = Studio(models, checkpoints_dir=checkpoints_dir, examples_dir=examples_dir, runs=runs,
-                    allow_training=allow_training, results=ResultCache(limits.cache_entries))
+                    allow_training=allow_training, results=ResultCache(limits.cache_entries), data_dir=data_dir)
     workers = serving_threads(concurrency)[0]
     compute = dict(concurrency_id=COMPUTE, concurrency_limit=workers)
     digits = studio.class_choices("mnist")
@@ -131,6 +132,28 @@ def build_demo(models, *, checkpoints_dir=BUNDLED_DIR, examples_dir=EXAMPLES_DIR
                             s_path_gif = gr.Image(label="The same, animated (GIF)", type="filepath",
                                                   interactive=False, elem_classes=pixelated, buttons=["download"],
                                                   elem_id="sample-path-gif", scale=1)
+                        # Is it copying? The grid above, each picture beside its nearest training images.
+                        with gr.Accordion("Is it copying its training data?", open=False, elem_id="closest-controls"):
+                            s_space = gr.Radio(list(NEIGHBOUR_SPACES.items()), value="pixels", label="Compare by",
+                                               info="pixels: the pictures as they look; the classifier's features: "
+                                                    "what they show, as the evaluation classifier sees it")
+                            s_near_go = gr.Button("Show the closest training images", elem_id="closest-go")
+                            s_near_words = gr.Markdown(elem_id="closest-words")
+                            s_near = gr.Image(label="Each generated picture, then its nearest training images",
+                                              type="filepath", interactive=False, elem_classes=pixelated,
+                                              buttons=["download", "fullscreen"], elem_id="closest-out")
+                        # A labelled synthetic dataset to take away (aigc.export).
+                        with gr.Accordion("Download a labelled dataset", open=False, elem_id="download-controls"):
+                            with gr.Row():
+                                s_dl_count = gr.Number(MAX_DOWNLOAD, precision=0, minimum=1, maximum=MAX_DOWNLOAD,
+                                                       label="How many to download")
+                                s_dl_fmt = gr.Radio([("ZIP of PNGs + metadata.csv", "zip"),
+                                                     ("Parquet (Hugging Face datasets)", "parquet")],
+                                                    value="zip", label="Format")
+                            s_dl_go = gr.Button("Make the file", elem_id="download-go")
+                            s_dl_file = gr.File(label="Your file (same model, class, seed and settings as above; "
+                                                      "'every class': balanced over the classes)",
+                                                elem_id="download-out")
 
             # ---- layout: interpolate -------------------------------------------
             with gr.Tab("Interpolate", id="interpolate") as i_tab:
@@ -218,6 +241,29 @@ def build_demo(models, *, checkpoints_dir=BUNDLED_DIR, examples_dir=EXAMPLES_DIR
                                           api_visibility="private", elem_id=f"examples-{d}")
                               for label, d in (("Test digits", "mnist"), ("Test clothing", "fashion"))]
 
+            # ---- layout: compare -----------------------------------------------
+            with gr.Tab("Compare", id="compare") as c_tab:
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        c_dataset = gr.Radio(list(DATASETS.items()), value="mnist", label="Pictures of")
+                        c_class = gr.Dropdown(studio.class_choices("mnist", every=True), value=EVERY_CLASS,
+                                              label="Class", allow_custom_value=True)
+                        c_count = gr.Slider(1, MAX_COMPARE, value=4, step=1,
+                                            label="How many (per class with 'every class')")
+                        c_seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
+                        c_run = gr.Dropdown(studio.compare_runs("mnist"), value="", visible=has_runs,
+                                            allow_custom_value=True, label="Add one of your training runs")
+                        c_go = gr.Button("Compare", variant="primary", elem_id="compare-go")
+                    with gr.Column(scale=3):
+                        c_gallery = gr.Gallery(label="The same seed, class and dataset, model by model",
+                                               columns=3, object_fit="contain", height=520, elem_id="compare-out",
+                                               elem_classes=pixelated, buttons=["download", "fullscreen"])
+                c_table = gr.Markdown(elem_id="compare-table")
+                c_chart = gr.ScatterPlot(x="ms per image", y="Frechet / floor", color="family",
+                                         tooltip=["checkpoint", "ms per image", "Frechet / floor"],
+                                         title="Quality against speed: lower is better on both axes",
+                                         height=300, elem_id="compare-chart")
+
             # ---- layout: train status ------------------------------------------
             with gr.Tab("Train status", id="train-status"):
                 with gr.Row():
@@ -273,13 +319,17 @@ def build_demo(models, *, checkpoints_dir=BUNDLED_DIR, examples_dir=EXAMPLES_DIR
             return f"{int(v):,}" if float(v).is_integer() else f"{v:g}"
 
         plain_errors(t_grid_epoch, "The epoch must be a whole number.")
-        for number in (s_count, s_seed, s_temp, i_seed_a, i_seed_b, i_steps, t_epoch, t_epochs, t_batch, t_lr):
+        for number in (s_count, s_seed, s_temp, s_dl_count, c_count, c_seed, i_seed_a, i_seed_b, i_steps, t_epoch, t_epochs, t_batch, t_lr):
             plain_errors(number, f"{number.label} must be a number from {num(number.minimum)} "
                                  f"to {num(number.maximum)}.")
 
         # ---- wiring --------------------------------------------------------
         s_go.click(studio.sample, [s_family, s_dataset, s_class, s_count, s_seed, s_temp, s_ckpt, s_steps,
                                    s_guidance], s_out, api_name="sample", **compute)
+        sampled = [s_family, s_dataset, s_class, s_count, s_seed, s_temp, s_ckpt, s_steps, s_guidance]
+        s_near_go.click(studio.closest, [*sampled, s_space], [s_near, s_near_words], api_name="closest", **compute)
+        s_dl_go.click(studio.download, [s_family, s_dataset, s_class, s_dl_count, s_seed, s_temp, s_ckpt, s_steps,
+                                        s_guidance, s_dl_fmt], s_dl_file, api_name="download", **compute)
         s_path_go.click(studio.sample_path, [s_family, s_dataset, s_class, s_seed, s_temp, s_ckpt, s_steps, s_guidance],
                         [s_path_strip, s_path_gif], api_name="sample_path", **compute)
         # Flow picked: its sampler's controls, at the checkpoint's own defaults, and the path.
@@ -293,6 +343,13 @@ def build_demo(models, *, checkpoints_dir=BUNDLED_DIR, examples_dir=EXAMPLES_DIR
         s_dice.click(studio.random_seed, None, s_seed, api_visibility="private")
         s_dataset.change(lambda d: gr.Dropdown(choices=studio.class_choices(d, every=True), value=EVERY_CLASS),
                          s_dataset, s_class, api_visibility="private")
+
+        c_go.click(studio.compare, [c_dataset, c_class, c_count, c_seed, c_run], [c_gallery, c_table],
+                   api_name="compare", **compute)
+        c_tab.select(studio.quality_speed, None, c_chart, api_visibility="private", **compute)
+        c_dataset.change(lambda d: (studio.compare_classes(d), studio.compare_run_picker(d)), c_dataset,
+                         [c_class, c_run], api_visibility="private")
+        c_tab.select(studio.compare_run_picker, c_dataset, c_run, api_visibility="private")
 
         i_go.click(studio.interpolate, [i_mode, i_family, i_dataset, i_seed_a, i_seed_b, i_class_a, i_class_b,
                                         i_image_a, i_image_b, i_path, i_steps, i_ckpt], [i_strip, i_gif],
@@ -469,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     allow = training_allowed(args.allow_training, share=args.share)
     runs = RunManager(args.runs_dir, data_dir=args.data_dir, device=args.device, max_images=args.train_max_images)
     demo = build_demo(models, checkpoints_dir=args.checkpoint_dir or BUNDLED_DIR, concurrency=concurrency,
-                      runs=runs, allow_training=allow, limits=limits)
+                      runs=runs, allow_training=allow, limits=limits, data_dir=args.data_dir)
     print(f"models loaded and page built in {time.perf_counter() - t0:.1f}s; training from the page is "
           f"{'on' if allow else 'off'} (runs in {os.path.abspath(args.runs_dir)})", flush=True)
     # SIGTERM (how hosts and Spaces stop a server) takes Ctrl-C's way out: Gradio closes the server.

@@ -14,6 +14,7 @@ Where things live:
     aigc/flow.py        flow matching: a small UNet, ODE samplers, guidance, inversion, SDEdit, FlowRecipe
     aigc/classifier.py  the evaluation classifier and its recipe
     aigc/latent.py      pure functions: seeds -> noise, lerp/slerp, grids, images
+    aigc/labels.py      pictures that name what they show: class names by a grid's blocks, a strip's two ends
     aigc/data.py        datasets, class names, the data-dir rule
     aigc/hub.py         where checkpoints come from (local folder, Hugging Face Hub, bundled)
     aigc/publish.py     `python -m aigc.publish`: the bundled checkpoints and their cards to the Hub

@@ -91,6 +91,11 @@ def parse_model_kwargs(kind: str, text: str) -> dict:
         if isinstance(defaults[k], str):    # a choice such as the flow's default_solver
             if not isinstance(v, str) or len(v) > 64:
                 raise ValueError(f"--model-kwargs: {k} must be a short string, got {v!r}")
+        elif isinstance(defaults[k], tuple):  # numbers such as the flow's guidance_interval
+            if not isinstance(v, list) or len(v) != len(defaults[k]) \
+                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+                raise ValueError(f"--model-kwargs: {k} must be a list of {len(defaults[k])} numbers, got {v!r}")
+            kwargs[k] = [float(x) for x in v]
         elif isinstance(defaults[k], float):  # a weight such as the VAE's kl_weight
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= MAX_MODEL_ARG:
                 raise ValueError(f"--model-kwargs: {k} must be a positive number, got {v!r}")

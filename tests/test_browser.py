@@ -13,6 +13,8 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 import app
+from aigc import labels
+from aigc.data import class_names
 
 from .tiny_demo import free_port, kill_runs, tiny_models, tiny_run_manager, write_checkpoints_dir, write_examples_dir
 
@@ -91,7 +93,8 @@ def test_sample_tab_generates_a_new_grid(page, shots):
     page.wait_for_function("src => { const i = document.querySelector('#sample-out img');"
                            " return i && i.src !== src && i.complete && i.naturalWidth > 0 }", arg=before)
     img = page.locator("#sample-out img")
-    assert img.evaluate("el => el.naturalWidth") == 242 * 3          # 8 per row, 2 px padding, upscaled 3x
+    # every class, 8 a row, 2 px padding, upscaled 3x, the class names at the left
+    assert img.evaluate("el => el.naturalWidth") == 242 * 3 + labels.label_width(class_names("mnist"))
     assert img.evaluate("el => getComputedStyle(el).imageRendering") == "pixelated"
     no_error_toast(page)
     page.screenshot(path=shots / "sample.png", full_page=True)

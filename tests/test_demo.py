@@ -1,5 +1,8 @@
 """The demo's handlers, called directly on tiny models."""
 
+import json
+import shutil
+
 import gradio as gr
 import numpy as np
 import pandas as pd
@@ -7,8 +10,9 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from aigc import latent
+from aigc import labels, latent
 from aigc.demo import EVERY_CLASS, MAX_COUNT, Studio, picture
+from aigc.demo.train_status import FLOOR_SERIES, LOG_AXIS, distance_curves, distance_plot
 from aigc.preprocess import NOT_AN_IMAGE, prepare
 
 from .tiny_demo import tiny_models, write_checkpoints_dir, write_examples_dir
@@ -32,12 +36,20 @@ def opened(path: str) -> Image.Image:
         return img.copy()
 
 
-def cell(img: Image.Image, row: int, col: int, ncols: int) -> np.ndarray:
-    """The 28x28 picture at (row, col) of an upscaled grid made by aigc.latent.grid (2 px padding)."""
-    scale = img.width // (30 * ncols + 2)
-    assert img.width == (30 * ncols + 2) * scale
-    a = np.asarray(img)[::scale, ::scale]
+def cell(img: Image.Image, row: int, col: int, ncols: int, x0: int = 0, y0: int = 0,
+         scale: int | None = None) -> np.ndarray:
+    """The 28x28 picture at (row, col) of a grid of ncols pictures a row (2 px
+    padding, upscaled by `scale`, None: as aigc.latent.tile_scale would) whose
+    top-left corner is at (x0, y0): (0, 0) for a class's grid named underneath."""
+    scale = scale or latent.tile_scale(30 * ncols + 2)
+    a = np.asarray(img)[y0::scale, x0::scale]
     return a[2 + 30 * row:30 + 30 * row, 2 + 30 * col:30 + 30 * col]
+
+
+def named_underneath(img: Image.Image, grid_size: tuple[int, int]) -> bool:
+    """Whether img is a grid of grid_size with writing underneath it, and nothing else."""
+    a = np.asarray(img)
+    return img.width == grid_size[0] and img.height > grid_size[1] and a[grid_size[1]:].min() < 255
 
 
 # ---- sample ------------------------------------------------------------------------
@@ -45,7 +57,7 @@ def test_same_inputs_same_picture_other_seed_other_picture(studio):
     a = opened(studio.sample("gan", "mnist", "3", 64, 7, 1.0))
     assert np.array_equal(pixels(a), pixels(opened(studio.sample("gan", "mnist", "3", 64, 7, 1.0))))
     assert not np.array_equal(pixels(a), pixels(opened(studio.sample("gan", "mnist", "3", 64, 8, 1.0))))
-    assert a.mode == "L" and a.size == (242 * 3, 242 * 3)    # an 8x8 grid, upscaled 3x by nearest neighbour
+    assert a.mode == "L" and named_underneath(a, (242 * 3, 242 * 3))  # an 8x8 grid, upscaled 3x, and its class
     assert studio.sample("gan", "mnist", "3", 64, 7, 1.0) == studio.sample("gan", "mnist", "3", 64, 7, 1.0)  # one file
 
 
@@ -60,12 +72,42 @@ def test_sample_is_what_the_model_draws(studio):
 def test_every_class_is_one_row_per_class_same_noise_per_column(studio, family):
     model = studio.models[(family, "mnist")]
     img = opened(studio.sample(family, "mnist", EVERY_CLASS, 3, 5, 1.0))
-    scale = latent.tile_scale(3 * 30 + 2)
-    assert img.size == ((3 * 30 + 2) * scale, (10 * 30 + 2) * scale)
+    layout = labels.grid_layout([3] * 10, labels.label_width(model.classes))
+    assert img.size == layout.size and (layout.columns, layout.across) == (3, 1)
     for c in (0, 4, 9):   # row c holds class c, drawn from the same noise as a one-class sample
         row = model.sample(3, c, 5, 1.0)
+        x0, y0 = layout.origins[c]
         for j in range(3):
-            assert np.array_equal(cell(img, c, j, 3), latent.to_uint8(row[j]))
+            assert np.array_equal(cell(img, 0, j, 3, x0, y0, layout.scale), latent.to_uint8(row[j]))
+        assert np.asarray(img)[y0:y0 + 32 * layout.scale, :x0].min() < 255     # its class name, at the left
+
+
+def test_every_class_with_a_large_count_wraps_each_class_in_a_block(studio):
+    model = studio.models[("gan", "fashion")]
+    path = studio.sample("gan", "fashion", EVERY_CLASS, MAX_COUNT, 5, 1.0)
+    img = opened(path)
+    layout = labels.grid_layout([MAX_COUNT] * 10, labels.label_width(model.classes))
+    assert img.size == layout.size and layout.columns == 10 and layout.across > 1   # not a 100-wide strip
+    z = latent.seed_noise(5, MAX_COUNT, model.z_dim)
+    for c in (1, 8):
+        x0, y0 = layout.origins[c]
+        drawn = model.generate(z[[0, 42, 99]], c)            # pictures 0, 42 and 99 of class c
+        for picture_, j in zip(drawn, (0, 42, 99)):
+            assert np.array_equal(cell(img, j // 10, j % 10, 10, x0, y0, layout.scale), latent.to_uint8(picture_))
+    again = opened(studio.sample("gan", "fashion", EVERY_CLASS, MAX_COUNT, 5, 1.0))
+    assert np.array_equal(pixels(img), pixels(again))
+
+
+def test_a_flow_models_path_names_the_class_of_each_row(studio):
+    flow = studio.models[("flow", "mnist")]
+    strip_path, _ = studio.sample_path("flow", "mnist", EVERY_CLASS, 3, 1.0, "bundled", 2, 1.0)
+    _, path = flow.generate(latent.seed_noise(3, 1, flow.z_dim).repeat(8, 1), torch.arange(8), steps=2,
+                            guidance=1.0, return_path=True)                        # (3, 8, 1, 28, 28)
+    rows = path.transpose(0, 1).reshape(-1, 1, 28, 28)
+    expected = labels.labelled_grid(rows, torch.arange(8).repeat_interleave(3), flow.classes, columns=3)
+    assert np.array_equal(pixels(opened(strip_path)), pixels(expected))    # row i: class i, named at its left
+    one, _ = studio.sample_path("flow", "mnist", "5", 3, 1.0, "bundled", 2, 1.0)
+    assert named_underneath(opened(one), ((3 * 30 + 2) * 8, (8 * 30 + 2) * 8))   # eight paths of a 5, and "5"
 
 
 def test_vae_temperature_changes_the_picture(studio):
@@ -95,7 +137,7 @@ def test_bad_sample_settings_are_refused_in_plain_words(studio, args, match):
 
 
 def test_whole_floats_from_the_api_are_accepted(studio):
-    assert opened(studio.sample("gan", "mnist", "3", 4.0, 2.0, 1)).size == (62 * 8, 62 * 8)
+    assert named_underneath(opened(studio.sample("gan", "mnist", "3", 4.0, 2.0, 1)), (62 * 8, 62 * 8))
 
 
 def test_an_unexpected_failure_is_an_apology_not_a_traceback(studio, monkeypatch, caplog):
@@ -125,9 +167,13 @@ def test_interpolate_seeds(studio, path):
     gan = studio.models[("gan", "mnist")]
     z = latent.interpolate(latent.seed_noise(1, 1, gan.z_dim), latent.seed_noise(2, 1, gan.z_dim), 5, path)
     frames = gan.generate(z, 3)                              # (5, 1, 28, 28)
-    assert np.array_equal(cell(strip, 0, 0, 5), latent.to_uint8(frames[0]))
-    assert np.array_equal(cell(strip, 0, 4, 5), latent.to_uint8(frames[4]))
-    assert np.array_equal(cell(strip, 0, 0, 5), latent.to_uint8(gan.sample(1, 3, 1)[0]))  # starts at seed A
+    x0 = labels.label_width(["seed 1", "seed 2"])            # the strip's ends are named either side
+    assert np.array_equal(cell(strip, 0, 0, 5, x0), latent.to_uint8(frames[0]))
+    assert np.array_equal(cell(strip, 0, 4, 5, x0), latent.to_uint8(frames[4]))
+    assert np.array_equal(cell(strip, 0, 0, 5, x0), latent.to_uint8(gan.sample(1, 3, 1)[0]))  # starts at seed A
+    named = labels.labelled_strip(frames, 5, "seed 1", "seed 2", f"class 3, {path} path")
+    assert np.array_equal(pixels(strip), pixels(named))
+    assert pixels(strip)[:, :x0].min() < 255 and pixels(strip)[:, -x0:].min() < 255
     played = gif_frames(gif)
     assert len(played) == 2 * 5 - 2                          # there and back
     assert played[0].shape == (224, 224)
@@ -141,8 +187,12 @@ def test_interpolate_classes_morphs_a_into_b(studio):
     strip = opened(strip_path)
     gan = studio.models[("gan", "fashion")]
     start, end = gan.sample(1, 1, 4)[0], gan.sample(1, 8, 4)[0]   # same noise (seed 4), class 1 then class 8
-    assert np.array_equal(cell(strip, 0, 0, 6), latent.to_uint8(start))
-    assert np.array_equal(cell(strip, 0, 5, 6), latent.to_uint8(end))
+    x0 = labels.label_width(["Trouser", "Bag"])
+    assert np.array_equal(cell(strip, 0, 0, 6, x0), latent.to_uint8(start))
+    assert np.array_equal(cell(strip, 0, 5, 6, x0), latent.to_uint8(end))
+    bare = labels.labelled_strip(torch.ones(6, 1, 28, 28), 6, "Trouser", "Bag", "seed 4, linear path")
+    h = 32 * latent.tile_scale(6 * 30 + 2)   # the words either side of the row: as written for these two classes
+    assert np.array_equal(pixels(strip)[:h, :x0], pixels(bare)[:h, :x0]) and pixels(bare)[:h, :x0].min() < 255
     assert len({f.tobytes() for f in gif_frames(gif)}) == 6         # every step is a new picture
 
 
@@ -152,8 +202,9 @@ def test_interpolate_images_with_the_vae(studio):
     strip = opened(strip_path)
     vae = studio.models[("vae", "mnist")]
     ends = vae.reconstruct(torch.cat([prepare(a, "mnist"), prepare(b, "mnist")]))
-    assert np.array_equal(cell(strip, 0, 0, 3), latent.to_uint8(ends[0]))   # the VAE's version of picture A
-    assert np.array_equal(cell(strip, 0, 2, 3), latent.to_uint8(ends[1]))
+    x0 = labels.label_width(["picture A", "picture B"])
+    assert np.array_equal(cell(strip, 0, 0, 3, x0), latent.to_uint8(ends[0]))   # the VAE's version of picture A
+    assert np.array_equal(cell(strip, 0, 2, 3, x0), latent.to_uint8(ends[1]))
 
 
 def test_a_60_step_interpolation_wraps_the_strip(studio):
@@ -249,12 +300,17 @@ def test_bad_uploads(studio, tmp_path):
 
 
 # ---- train status ----------------------------------------------------------------
+def plotted(plot: gr.LinePlot) -> pd.DataFrame:
+    """What a LinePlot update draws, as a frame."""
+    return pd.DataFrame(plot.value["data"], columns=plot.value["columns"])
+
+
 def test_train_status_of_a_gan(studio):
     losses, fractions, others, slider, grid, facts, metrics, live, runs = studio.train_status("gan-mnist")
     assert isinstance(losses, pd.DataFrame)
     assert set(losses["series"]) == {"discriminator", "generator"} and losses["epoch"].max() == 3
     assert losses[(losses.series == "generator") & (losses.epoch == 2)]["value"].item() == 2.5
-    assert fractions.empty and others.empty
+    assert fractions.empty and plotted(others).empty and others.y == "value" and others.caption is None
     assert slider.maximum == 3 and slider.value == 3
     assert grid.size == (302, 302)
     assert "| epochs | 3 (30 steps) |" in facts and "| dataset | mnist |" in facts
@@ -267,9 +323,45 @@ def test_train_status_shows_quality_metrics_and_evaluation(studio):
     assert set(losses["series"]) == {"total (-ELBO)", "reconstruction", "KL"}
     assert set(fractions["series"]) == {"class_accuracy"}
     assert fractions["value"].tolist() == pytest.approx([0.6, 0.7, 0.8])
-    assert set(others["series"]) == {"frechet"} and others["value"].tolist() == [30.0, 20.0, 10.0]
+    drawn = plotted(others)
+    assert set(drawn["series"]) == {"frechet"} and drawn["value"].tolist() == [30.0, 20.0, 10.0]
+    assert others.y == "log10" and others.y_title == LOG_AXIS and others.tooltip == ["value"]   # a log scale
+    assert drawn["log10"].tolist() == pytest.approx(np.log10([30.0, 20.0, 10.0]), abs=1e-4)
+    assert "floor unknown" in others.caption          # its metrics.json has no frechet_floor: no line
     assert "| Frechet distance of samples to test images (lower: closer to real) | 12.5 |" in metrics
     assert "| class_accuracy_per_class | 0 0.9, 1 0.8 |" in metrics and "| nll_iw_k | 5000 |" in metrics
+
+
+def test_distances_are_on_a_log_scale_above_the_real_data_floor(studio):
+    folder = studio.checkpoints_dir / "evaluated-run"
+    folder.mkdir()
+    rows = [{"epoch": e, "loss": 1.0 / e, "frechet": f} for e, f in ((1, 1713.1), (2, 267.4), (3, 36.4))]
+    (folder / "history.jsonl").write_text("".join(f"{json.dumps(r)}\n" for r in rows))
+    (folder / "metrics.json").write_text(json.dumps({"frechet": 12.1, "frechet_floor": 3.471, "frechet_real": 10000}))
+    try:
+        others = studio.train_status("evaluated-run")[2]
+    finally:
+        shutil.rmtree(folder)
+    drawn = plotted(others)
+    floor = drawn[drawn.series == FLOOR_SERIES]
+    assert floor["epoch"].tolist() == [1, 2, 3] and set(floor["value"]) == {3.471}     # a flat line at the floor
+    assert floor["log10"].tolist() == pytest.approx([np.log10(3.471)] * 3, abs=1e-4)
+    assert drawn[drawn.series == "frechet"]["log10"].tolist() == pytest.approx(np.log10([1713.1, 267.4, 36.4]),
+                                                                                abs=1e-4)
+    assert others.y == "log10" and "3.471" in others.caption and "10,000 each" in others.caption
+
+
+def test_distance_curves():
+    points = [{"epoch": 1, "value": 100.0, "series": "frechet"}, {"epoch": 2, "value": 10.0, "series": "frechet"},
+              {"epoch": 2, "value": 0.0, "series": "other"}]
+    frame = distance_curves(points, floor=2.0)
+    assert list(frame.columns) == ["epoch", "value", "series", "log10"]
+    assert frame["log10"].tolist()[:2] == [2.0, 1.0] and np.isnan(frame["log10"][2])   # no log of 0
+    assert frame[frame.series == FLOOR_SERIES][["epoch", "value"]].values.tolist() == [[1, 2.0], [2, 2.0]]
+    assert FLOOR_SERIES not in set(distance_curves(points)["series"])                   # floor unknown: no line
+    assert distance_curves([], floor=2.0).empty                                          # nothing measured yet
+    linear = distance_plot(points, floor=2.0)                # a value of 0 has no logarithm: a linear plot
+    assert linear.y == "value" and linear.y_title is None and linear.caption is None
 
 
 def test_train_grid_per_epoch(studio):

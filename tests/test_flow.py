@@ -98,7 +98,23 @@ def test_sampler_defaults_travel_with_the_weights(tmp_path):
     import aigc
 
     f = FlowModel(classes=CLASSES, dataset="mnist", **TINY_FLOW)
-    f.set_objective(default_steps=3, default_guidance=1.5, default_solver="heun")
+    f.set_objective(default_steps=3, default_guidance=1.5, default_solver="heun", guidance_interval=(0.2, 0.7))
     f.save_pretrained(tmp_path / "f")
     g = aigc.load(str(tmp_path / "f"), device="cpu")
     assert (g.default_steps, g.default_guidance, g.default_solver) == (3, 1.5, "heun")
+    assert g.guidance_interval == (0.2, 0.7)
+
+
+def test_guidance_acts_only_inside_its_interval(tiny_flow):
+    f = tiny_flow
+    plain = f.sample(4, labels=2, seed=0, steps=4, solver="euler", guidance=1.0)
+    guided = f.sample(4, labels=2, seed=0, steps=4, solver="euler", guidance=3.0)
+    assert not torch.allclose(plain, guided)
+    f.set_objective(default_steps=4, default_guidance=3.0, default_solver="euler", guidance_interval=(0.9, 1.0))
+    # Euler at 4 steps evaluates t = 0, .25, .5, .75: none inside (0.9, 1), so no guidance at all
+    torch.testing.assert_close(f.sample(4, labels=2, seed=0), plain)
+    f.set_objective(default_steps=4, default_guidance=3.0, default_solver="euler", guidance_interval=(0.4, 0.6))
+    partly = f.sample(4, labels=2, seed=0)
+    assert not torch.allclose(partly, plain) and not torch.allclose(partly, guided)
+    with pytest.raises(ValueError, match="guidance_interval"):
+        f.set_objective(default_steps=4, default_guidance=3.0, default_solver="euler", guidance_interval=(0.7, 0.2))

@@ -13,14 +13,16 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 import aigc
 import app
-from aigc.demo import Studio, picture
+from aigc.demo import Studio
 from aigc.io import read_jsonl
+from aigc.labels import labelled_grid
 from aigc.progress import ProgressWriter
 from aigc.runs import (RUN_FILE, RunError, RunManager, check_name, duration,
                        start_token)
@@ -228,7 +230,8 @@ def test_a_tiny_run_started_through_the_api_finishes_and_can_be_sampled(served, 
     # It is a checkpoint now: the API samples it, and it draws what the saved weights draw.
     path = client.predict("gan", "mnist", "3", 4, 0, 1.0, "run:tiny-gan", api_name="/sample")
     model = aigc.load_folder(world.runs_dir / "tiny-gan", device="cpu")
-    assert np.array_equal(opened(path), np.asarray(picture(model.sample(4, 3, 0, 1.0), nrow=2)))
+    drawn = labelled_grid(model.sample(4, 3, 0, 1.0), torch.full((4,), 3), model.classes)   # a 2x2 grid, "3" under it
+    assert np.array_equal(opened(path), np.asarray(drawn))
     assert not np.array_equal(opened(path), opened(client.predict("gan", "mnist", "3", 4, 0, 1.0,
                                                                    api_name="/sample")))
     with pytest.raises(AppError, match="'tiny-gan' is a GAN trained on mnist, not a VAE on mnist"):

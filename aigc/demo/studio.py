@@ -12,6 +12,7 @@ from ..guard import ResultCache
 from ..model import GenerativeModel
 from ..runs import RunManager
 from .catalog import Catalog
+from .compare import CompareTab
 from .interpolate import InterpolateTab
 from .reconstruct import ReconstructTab
 from .sample import SampleTab
@@ -23,18 +24,22 @@ class Studio:
     training folders the train-status tab reads; runs: the training runs
     (None: the demo lists none), their checkpoints join the model pickers;
     allow_training: whether visitors may start, stop and resume runs;
-    results: the cache of deterministic results (aigc.guard.ResultCache)."""
+    results: the cache of deterministic results (aigc.guard.ResultCache);
+    data_dir: the training images (aigc.data's rule), searched by "Show the
+    closest training images"."""
 
     def __init__(self, models: Iterable[GenerativeModel], *, checkpoints_dir: str | Path,
                  examples_dir: str | Path = EXAMPLES_DIR, output_dir: str | Path | None = None,
                  runs: RunManager | None = None, allow_training: bool = False,
-                 results: ResultCache | None = None):
+                 results: ResultCache | None = None, data_dir: str | None = None):
         self.catalog = Catalog(models, examples_dir=examples_dir, output_dir=output_dir, runs=runs, results=results)
-        self.sample_tab = SampleTab(self.catalog)
+        self.sample_tab = SampleTab(self.catalog, data_dir=data_dir)
         self.interpolate_tab = InterpolateTab(self.catalog)
         self.reconstruct_tab = ReconstructTab(self.catalog)
         self.train_tab = TrainStatusTab(self.catalog, checkpoints_dir, allow_training)
-        self._parts = (self.catalog, self.sample_tab, self.interpolate_tab, self.reconstruct_tab, self.train_tab)
+        self.compare_tab = CompareTab(self.catalog, self.sample_tab)
+        self._parts = (self.catalog, self.sample_tab, self.interpolate_tab, self.reconstruct_tab, self.train_tab,
+                       self.compare_tab)
 
     def __getattr__(self, name: str):
         # Only called for names not found on the Studio itself: the handler or

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import math
 from pathlib import Path
 
 import gradio as gr
@@ -34,6 +35,12 @@ BOOKKEEPING = {"epoch", "step", "epoch_time_s", "images_per_s", "device", "time"
 # Quality columns that are fractions (0 to 1) go on one plot; distances and
 # everything else on another, so a Frechet distance of 40 does not flatten them.
 FRACTIONS = {"class_accuracy", "test_accuracy", "reconstruction_class_accuracy"}
+# The distances plot draws log10 of each value: a Frechet distance falls from
+# over 1,000 after epoch 1 to about 20, and on a linear axis every later epoch
+# lies flat at the bottom. gr.LinePlot has no log axis, so the plot draws a
+# log10 column, names it on the axis, and shows the measured value on hover.
+LOG_AXIS = "log10 (1 = 10, 2 = 100, 3 = 1,000)"
+FLOOR_SERIES = "real-data floor"
 # Plain words for the evaluation numbers of metrics.json (aigc.evaluate); others show their key.
 METRIC_NAMES = {
     "class_accuracy": "class accuracy: samples the classifier recognises as the class asked for",
@@ -44,6 +51,16 @@ METRIC_NAMES = {
     "nll_iw": "importance-weighted negative log-likelihood bound, nats",
     "reconstruction_mse": "reconstruction mean squared error",
     "reconstruction_class_accuracy": "class accuracy of reconstructions",
+    "precision": "precision: samples that fall among real images (k=3 neighbourhoods of the classifier's features)",
+    "recall": "recall: real images the samples cover (low: mode collapse, the model draws too few kinds)",
+    "precision_real": "precision of real training images against the test images (the reference)",
+    "recall_real": "recall of real training images against the test images (the reference)",
+    "copy_share": "samples whose nearest training image is much closer than the second (d1/d2 < 1/3): copies",
+    "copy_share_real": "the same for real test images (the reference)",
+    "nn_distance": "median distance of a sample to its nearest training image (pixels)",
+    "nn_distance_real": "the same for real test images (pixels; a copying model sits well below)",
+    "cas": "Classification Accuracy Score: a classifier trained on samples, tested on real test images",
+    "cas_real": "the same classifier trained on real training images (the reference)",
 }
 
 
@@ -94,7 +111,8 @@ class TrainStatusTab:
     @friendly
     def train_status(self, name: str):
         """-> (loss curves, fraction-type quality curves (accuracies), other
-        quality curves (distances), epoch slider, grid of the last epoch, model
+        quality curves (distances: a gr.LinePlot update, log scale and the
+        real-data floor, see distance_plot), epoch slider, grid of the last epoch, model
         card facts, evaluation metrics, progress bar (HTML) of the run shown,
         runs report (JSON: {"selected": the run named, "training_now": the run
         training now, "runs": all runs})): read afresh on every call, so a run
@@ -116,9 +134,9 @@ class TrainStatusTab:
         epochs = int(history[-1]["epoch"]) if history else 0
         slider = gr.Slider(minimum=1, maximum=max(epochs, 2), value=max(epochs, 1), step=1,
                            visible=epochs >= 2, label=f"Epoch (1 to {epochs})")
-        frames = [pd.DataFrame(curves[k], columns=["epoch", "value", "series"])
-                  for k in ("loss", "fraction", "other")]
-        return (*frames, slider, self._grid(folder, epochs), self._facts(folder), self._metrics(folder))
+        frames = [pd.DataFrame(curves[k], columns=["epoch", "value", "series"]) for k in ("loss", "fraction")]
+        return (*frames, distance_plot(curves["other"], *self._floor(folder)), slider, self._grid(folder, epochs),
+                self._facts(folder), self._metrics(folder))
 
     def _live(self, name) -> tuple[str, dict | None]:
         """(progress bar of the run named, or else of the run training now;
@@ -260,6 +278,24 @@ class TrainStatusTab:
         return ""
 
     @staticmethod
+    def _floor(folder: Path) -> tuple[float | None, int | None]:
+        """(the Frechet distance real training images reach to the test images,
+        how many images each) from the folder's own evaluation; (None, None)
+        when it has none. Not borrowed from another checkpoint of the dataset:
+        a run may judge its epochs with another classifier (aigc.runs'
+        eval_classifiers), and a distance means something only in the
+        features of the classifier that measured it."""
+        try:
+            m = json.loads((folder / "metrics.json").read_text())
+            floor = m["frechet_floor"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None, None
+        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not floor > 0:
+            return None, None
+        count = m.get("frechet_real")
+        return float(floor), count if isinstance(count, int) and not isinstance(count, bool) else None
+
+    @staticmethod
     def _grid(folder: Path, epoch: int) -> Image.Image | None:
         path = folder / "samples" / f"epoch_{epoch:03d}.png"
         if not path.is_file():
@@ -298,7 +334,54 @@ class TrainStatusTab:
             elif isinstance(v, list):
                 continue
             rows.append(f"| {METRIC_NAMES.get(k, k)} | {v} |")
-        return "**Evaluation**\n\n| metric | value |\n| --- | --- |\n" + "\n".join(rows)
+        head = "**Evaluation**"
+        if isinstance(metrics, dict) and metrics.get("precision") is not None and metrics.get("recall") is not None:
+            ref = (f" (real data: {metrics['precision_real']:.2f} / {metrics['recall_real']:.2f})"
+                   if metrics.get("precision_real") is not None and metrics.get("recall_real") is not None else "")
+            head += (f"\n\nCoverage: precision {metrics['precision']:.2f} / recall {metrics['recall']:.2f}{ref}. "
+                     f"Low recall means mode collapse: the model draws too few kinds of picture.")
+        return head + "\n\n| metric | value |\n| --- | --- |\n" + "\n".join(rows)
+
+
+def distance_curves(points: list[dict], floor: float | None = None) -> pd.DataFrame:
+    """Points of the distances plot ({"epoch", "value", "series"} each) ->
+    a frame (epoch, value, series, log10): value as measured, log10 what the
+    plot draws (NaN for a value of 0 or less). floor: the real-data Frechet
+    floor, drawn as the series FLOOR_SERIES, flat over the epochs the
+    Frechet distance was measured at (None, or no Frechet distance: no line)."""
+    rows = list(points)
+    if floor is not None:
+        epochs = sorted({p["epoch"] for p in points if p["series"] == "frechet"})
+        rows += [{"epoch": e, "value": floor, "series": FLOOR_SERIES} for e in epochs]
+    frame = pd.DataFrame(rows, columns=["epoch", "value", "series"])
+    frame["log10"] = [round(math.log10(v), 4) if v > 0 else math.nan for v in frame["value"]]
+    return frame
+
+
+def distance_plot(points: list[dict], floor: float | None = None, floor_images: int | None = None) -> gr.LinePlot:
+    """The distances plot, as an update of the page's gr.LinePlot: the curves
+    of distance_curves on a log scale (the axis and caption say so; hovering
+    shows the measured value), with the real-data floor when it is known. A
+    plot with a value of 0 or less (no logarithm) stays linear. Every call
+    sets y, the axis title, the hover and the caption, so a plot drawn for
+    one checkpoint never keeps another's."""
+    frame = distance_curves(points, floor)
+    log = not frame.empty and bool((frame["value"] > 0).all())
+    caption = None
+    if log and "frechet" in set(frame["series"]):
+        if floor is None:
+            caption = ("Log scale. Real-data floor unknown: it comes from the checkpoint's evaluation "
+                       "(python -m aigc.evaluate), and this one has none.")
+        else:
+            each = f", {floor_images:,} each" if floor_images else ""
+            caption = (f"Log scale. Flat line: the real-data floor, {floor:g}, the distance real training "
+                       f"images reach to the test images in this checkpoint's evaluation{each}. The per-epoch "
+                       f"check compares 2,000 images and reads higher, so its curve levels off above the floor.")
+    elif log:
+        caption = "Log scale."
+    return gr.LinePlot(value=frame, y="log10" if log else "value", y_title=LOG_AXIS if log else None,
+                       tooltip=["value"] if log else "axis", caption=caption)
+
 
 def _mtime(path: Path) -> int:
     try:
