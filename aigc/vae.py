@@ -2,8 +2,9 @@
 Bernoulli likelihood, and a class prior in latent space for class-controlled
 sampling: a diagonal Gaussian per class, or (prior_components > 0) a
 full-covariance Gaussian mixture per class over the posterior means, fitted
-after training. The unconditional prior, and so the likelihood, is N(0, I)
-either way."""
+after training; optionally (prior_candidates > 1) a class-guided code that a
+small classifier of codes doubts is drawn again. The
+unconditional prior, and so the likelihood, is N(0, I) either way."""
 from __future__ import annotations
 
 import math
@@ -16,6 +17,8 @@ from .model import GenerativeModel, check_images
 from .recipe import Recipe
 
 LOG2PI = math.log(2 * math.pi)
+MAX_CANDIDATES = 64          # draws per class-guided code (prior_candidates)
+CODE_CLASSIFIER_HIDDEN = 128 # width of the classifier of codes that picks among them
 
 
 class VAE(GenerativeModel, library_name="aigc", tags=["vae", "aigc"]):
@@ -25,7 +28,8 @@ class VAE(GenerativeModel, library_name="aigc", tags=["vae", "aigc"]):
     family = "vae"
 
     def __init__(self, *, classes: list[str], dataset: str = "", z_dim: int = 32, ch: int = 32,
-                 hidden: int = 256, kl_weight: float = 1.0, iw_samples: int = 1, prior_components: int = 0):
+                 hidden: int = 256, kl_weight: float = 1.0, iw_samples: int = 1, prior_components: int = 0,
+                 prior_candidates: int = 1, prior_threshold: float = 0.5):
         super().__init__(classes=classes, dataset=dataset, z_dim=z_dim)
         # Weight of the KL term in the training objective (beta-VAE; 1 is the
         # ELBO). Below 1 the code keeps more detail: on gray Fashion-MNIST
@@ -64,6 +68,35 @@ class VAE(GenerativeModel, library_name="aigc", tags=["vae", "aigc"]):
             self.register_buffer("prior_weight", torch.full((k, c), 1.0 / c))                   # (K, C)
             self.register_buffer("prior_mean", torch.zeros(k, c, z_dim))                       # (K, C, D)
             self.register_buffer("prior_scale", torch.eye(z_dim).expand(k, c, z_dim, z_dim).clone())  # Cholesky
+        # prior_candidates > 1: a class-guided code whose class a small
+        # classifier of codes (fitted beside the prior on the training set's
+        # posterior means; never the evaluation classifier) doubts, p(class |
+        # code) < prior_threshold, is drawn again, up to prior_candidates draws
+        # (none passes: the likeliest). Rejection sampling: the prior truncated
+        # to codes of its own class, which cuts the draws that reach into a
+        # neighbour's cluster (a Shirt that decodes as a T-shirt) and keeps the
+        # variety within the class; taking the likeliest of every draw instead
+        # pushed codes to the extremes (vae-fashion, 2,000 samples: 97% of
+        # classes recognised but Frechet 3x). Draw j uses the noise z rotated
+        # by a fixed orthogonal matrix, so it is N(0, I) too and a seed still
+        # names one picture. 1: plain draws.
+        if not isinstance(prior_candidates, int) or isinstance(prior_candidates, bool) \
+                or not 1 <= prior_candidates <= MAX_CANDIDATES:
+            raise ValueError(f"prior_candidates must be a whole number from 1 to {MAX_CANDIDATES}, "
+                             f"got {prior_candidates!r}")
+        if isinstance(prior_threshold, bool) or not isinstance(prior_threshold, (int, float)) \
+                or not 0.0 <= prior_threshold < 1.0:
+            raise ValueError(f"prior_threshold must be a probability in [0, 1), got {prior_threshold!r}")
+        self.prior_candidates, self.prior_threshold = prior_candidates, float(prior_threshold)
+        if prior_candidates > 1:
+            k, h = len(classes), CODE_CLASSIFIER_HIDDEN
+            rot = torch.linalg.qr(torch.randn(prior_candidates - 1, z_dim, z_dim,
+                                              generator=torch.Generator().manual_seed(0)))[0]
+            self.register_buffer("prior_rotations", rot)                                       # (R - 1, D, D)
+            self.register_buffer("prior_clf_w1", torch.zeros(h, z_dim))
+            self.register_buffer("prior_clf_b1", torch.zeros(h))
+            self.register_buffer("prior_clf_w2", torch.zeros(k, h))
+            self.register_buffer("prior_clf_b2", torch.zeros(k))
 
     # The arguments that shape the training objective, not the network: a
     # resumed run may change them (e.g. fine-tune an ELBO-trained model on the
@@ -179,6 +212,58 @@ class VAE(GenerativeModel, library_name="aigc", tags=["vae", "aigc"]):
             if self.prior_components:
                 w, mean, scale = fit_gmm(mu[m], self.prior_components, seed=c)
                 self.prior_weight[c], self.prior_mean[c], self.prior_scale[c] = w, mean, scale
+        if self.prior_candidates > 1:
+            self.fit_code_classifier(mu, y)
+
+    @torch.enable_grad()
+    def fit_code_classifier(self, mu: torch.Tensor, y: torch.Tensor, epochs: int = 8, batch: int = 500,
+                            lr: float = 1e-2, seed: int = 0) -> None:
+        """The classifier of codes that picks among prior_candidates draws: an
+        MLP D -> CODE_CLASSIFIER_HIDDEN -> K on posterior means mu (N, D) and
+        their classes y (N,); Adam, seeded, on the CPU (about 10 s for 60,000)."""
+        g = torch.Generator().manual_seed(seed)
+        torch_rng = torch.random.get_rng_state()
+        torch.manual_seed(seed)   # the layers' initialisation
+        net = nn.Sequential(nn.Linear(mu.shape[1], CODE_CLASSIFIER_HIDDEN), nn.SiLU(),
+                            nn.Linear(CODE_CLASSIFIER_HIDDEN, len(self.classes)))
+        torch.random.set_rng_state(torch_rng)
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        mu, y = mu.detach().float().cpu(), y.cpu()
+        for _ in range(epochs):
+            for idx in torch.randperm(len(mu), generator=g).split(batch):
+                loss = F.cross_entropy(net(mu[idx]), y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        with torch.no_grad():
+            for buf, p in ((self.prior_clf_w1, net[0].weight), (self.prior_clf_b1, net[0].bias),
+                           (self.prior_clf_w2, net[2].weight), (self.prior_clf_b2, net[2].bias)):
+                buf.copy_(p.to(buf.device))
+
+    def code_log_probs(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(class | code) of the classifier of codes: z (..., D) -> (..., K)."""
+        h = F.silu(z @ self.prior_clf_w1.T + self.prior_clf_b1)
+        return torch.log_softmax(h @ self.prior_clf_w2.T + self.prior_clf_b2, -1)
+
+    def class_codes(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Noise z (B, D) and classes (B,) -> codes from the class prior (the
+        mixture, or the Gaussian per class); with prior_candidates above 1, the
+        first of that many draws whose class the classifier of codes gives at
+        least prior_threshold (none does: the likeliest)."""
+        def draw(noise):
+            if self.prior_components:
+                return self.mixture_codes(noise, labels)
+            return self.class_mean[labels] + self.class_std[labels] * noise
+
+        if self.prior_candidates == 1:
+            return draw(z)
+        noises = torch.cat([z[None], z[None] @ self.prior_rotations.transpose(1, 2)])   # (R, B, D)
+        codes = torch.stack([draw(n) for n in noises])                                  # (R, B, D)
+        score = self.code_log_probs(codes).gather(2, labels[None, :, None].expand(len(codes), -1, 1))  # (R, B, 1)
+        score = score.squeeze(2)                                                         # (R, B)
+        passes = score.exp() >= self.prior_threshold
+        pick = torch.where(passes.any(0), passes.float().argmax(0), score.argmax(0))    # (B,): first that passes
+        return codes[pick, torch.arange(len(z), device=z.device)]
 
     def mixture_codes(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Standard-normal noise z (B, D) and classes (B,) -> codes drawn from
@@ -205,10 +290,8 @@ class VAE(GenerativeModel, library_name="aigc", tags=["vae", "aigc"]):
     def _generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         if labels is not None and labels.dim() == 2:   # class weights (B, K): the prior N(w @ mean, w @ std)
             z = labels @ self.class_mean + (labels @ self.class_std) * z
-        elif labels is not None and self.prior_components:
-            z = self.mixture_codes(z, labels)
         elif labels is not None:
-            z = self.class_mean[labels] + self.class_std[labels] * z
+            z = self.class_codes(z, labels)
         return self.decode(z)
 
     # ---- reconstruction ----------------------------------------------------
@@ -233,12 +316,13 @@ class VAE(GenerativeModel, library_name="aigc", tags=["vae", "aigc"]):
         return self.generate(self.encode_images(x))
 
 
-def with_prior_components(vae: VAE, components: int) -> VAE:
-    """A copy of vae with a mixture class prior of `components` per class
+def with_prior_components(vae: VAE, components: int, candidates: int = 1, threshold: float = 0.5) -> VAE:
+    """A copy of vae with a mixture class prior of `components` per class and
+    up to `candidates` draws per class-guided code, redrawn below `threshold`
     (same networks, same device; the prior still to be fitted with
     fit_class_prior). For refitting an already trained checkpoint."""
     config = {k: v for k, v in (vae._hub_mixin_config or {}).items() if k != "family"}
-    config["prior_components"] = components
+    config.update(prior_components=components, prior_candidates=candidates, prior_threshold=threshold)
     new = VAE(**config).to(vae.device)
     state = {k: v for k, v in vae.state_dict().items() if not k.startswith("prior_")}
     missing, unexpected = new.load_state_dict(state, strict=False)

@@ -57,3 +57,38 @@ def test_a_checkpoint_without_prior_components_loads_unchanged(tmp_path, tiny_va
     assert torch.equal(refit.decoder[0].weight, back.decoder[0].weight) and refit.prior_mean.shape == (10, 3, 4)
     with pytest.raises(ValueError, match="prior_components must be a whole number"):
         VAE(classes=CLASSES, prior_components=-1, **TINY_VAE)
+
+
+def test_doubtful_draws_are_drawn_again(tmp_path):
+    """prior_candidates: a class-guided code whose class the classifier of codes
+    gives less than prior_threshold is drawn again (the first that passes is
+    kept; none: the likeliest); a seed still names one picture, and the
+    setting travels with the weights."""
+    v = VAE(classes=CLASSES, prior_components=0, prior_candidates=8, prior_threshold=0.5, **TINY_VAE)
+    with torch.no_grad():   # ten overlapping unit Gaussians in code space
+        v.class_mean.copy_(torch.eye(10, 4) * 3.0)
+        v.class_std.fill_(1.0)
+    g = torch.Generator().manual_seed(1)
+    y = torch.arange(10).repeat_interleave(300)
+    v.fit_code_classifier(v.class_mean[y] + torch.randn(3000, 4, generator=g), y)
+    z = torch.randn(2000, 4, generator=torch.Generator().manual_seed(2))
+    labels = torch.full((2000,), 1)
+    plain = v.class_mean[labels] + z
+    kept = v.class_codes(z, labels)
+    p_plain, p_kept = v.code_log_probs(plain)[:, 1].exp(), v.code_log_probs(kept)[:, 1].exp()
+    doubtful, still = (p_plain < 0.5).float().mean(), (p_kept < 0.5).float().mean()
+    assert doubtful > 0.1 and still < doubtful / 5, (doubtful, still)   # the doubtful are redrawn
+    first_pass = p_plain >= 0.5
+    torch.testing.assert_close(kept[first_pass], plain[first_pass])   # a draw that passes is kept as it is
+    torch.testing.assert_close(v.class_codes(z, labels), kept)         # deterministic
+    v.save_pretrained(tmp_path / "v")
+    w = aigc.load(str(tmp_path / "v"), device="cpu")
+    assert (w.prior_candidates, w.prior_threshold) == (8, 0.5)
+    torch.testing.assert_close(w.sample(6, labels=1, seed=3), v.sample(6, labels=1, seed=3))
+    one = VAE(classes=CLASSES, prior_components=0, **TINY_VAE)
+    one.load_state_dict({k: t for k, t in v.state_dict().items() if not k.startswith(("prior_clf", "prior_rot"))})
+    torch.testing.assert_close(one.class_codes(z, labels), plain)      # prior_candidates 1: plain draws
+    with pytest.raises(ValueError, match="prior_candidates"):
+        VAE(classes=CLASSES, prior_candidates=0, **TINY_VAE)
+    with pytest.raises(ValueError, match="prior_threshold"):
+        VAE(classes=CLASSES, prior_candidates=2, prior_threshold=1.0, **TINY_VAE)
