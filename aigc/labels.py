@@ -6,8 +6,9 @@ caller names one.
 
 Pillow's bundled font writes ASCII only (not even é). For class names in
 another script (T恤/上衣) pass `font`: the path of a font that has their
-glyphs (Noto Sans CJK, say) or a loaded ImageFont. A name the font cannot
-write is still drawn (as boxes), and logged once as a warning.
+glyphs (Noto Sans CJK, say) or a loaded ImageFont; find_font looks for one
+on this machine. A name the font cannot write is still drawn (as boxes),
+and logged once as a warning.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import functools
 import logging
 import math
 import os
+import shutil
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +38,13 @@ ASPECT = 1.5          # width / height that blocks of several rows are arranged 
 INK, RULE, PAPER = 60, 200, 255   # gray levels: the words, the line between blocks, the background
 
 FontLike = ImageFont.ImageFont | ImageFont.FreeTypeFont | str | os.PathLike | None
+# Where common systems keep a font with Chinese glyphs (Debian's fonts-wqy-microhei and
+# fonts-noto-cjk, macOS, Windows); fontconfig's list is asked too, where there is one.
+CJK_FONTS = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+             "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+             "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+             "/System/Library/Fonts/PingFang.ttc", "/System/Library/Fonts/STHeiti Light.ttc",
+             "C:/Windows/Fonts/msyh.ttc", "C:/Windows/Fonts/simhei.ttf")
 
 
 @functools.lru_cache(maxsize=8)
@@ -56,6 +66,26 @@ def load_font(font: FontLike = None, size: int = FONT_SIZE):
     if isinstance(font, (str, os.PathLike)):
         return _font_file(os.fspath(font), size)
     return font
+
+
+def find_font(text: str, candidates=CJK_FONTS) -> str | None:
+    """The path of a font file on this machine that writes every character
+    of `text` (the first of `candidates`, then of fontconfig's fonts for
+    Chinese), or None when there is none."""
+    paths = list(candidates)
+    if shutil.which("fc-list"):
+        try:
+            out = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=10).stdout
+            paths += sorted(line.strip().rstrip(":") for line in out.splitlines() if line.strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+    for path in dict.fromkeys(paths):
+        try:
+            if os.path.isfile(path) and not missing_glyphs(text, path):
+                return path
+        except OSError:   # not a font Pillow can read
+            continue
+    return None
 
 
 def missing_glyphs(text: str, font: FontLike = None) -> str:
@@ -258,9 +288,10 @@ def _upscale(img: Image.Image, scale: int) -> Image.Image:
 
 
 def neighbour_panel(queries: torch.Tensor, neighbours: torch.Tensor, distances: torch.Tensor,
-                    names: Sequence[str], title: str, scale: int = 3, font: FontLike = None) -> Image.Image:
-    """One row per generated picture: the picture, then its nearest training
-    images, each with its distance and class name underneath.
+                    names: Sequence[str], title: str, scale: int = 3, font: FontLike = None,
+                    generated: str = "generated") -> Image.Image:
+    """One row per generated picture: the picture (`generated` under it),
+    then its nearest training images, each with its distance and class name underneath.
     queries (Q, 1, 28, 28) and neighbours (Q, k, 1, 28, 28) in [0, 1];
     distances (Q, k); names (Q, k) class names of the neighbours; the title
     goes above (which space the distances are in). Grayscale ("L")."""
@@ -279,7 +310,7 @@ def neighbour_panel(queries: torch.Tensor, neighbours: torch.Tensor, distances: 
     write(draw, (MARGIN, MARGIN + title_h / 2), title, font, "lm")
     for i in range(q):
         top = title_h + 2 * MARGIN + i * cell_h
-        cells = [(queries[i], "generated", "")] + [(neighbours[i, j], f"{distances[i, j].item():.2f}", names[i][j])
+        cells = [(queries[i], generated, "")] + [(neighbours[i, j], f"{distances[i, j].item():.2f}", names[i][j])
                                                    for j in range(k)]
         for j, (img, first, second) in enumerate(cells):
             left = j * cell_w + (gap if j else 0)

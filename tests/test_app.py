@@ -42,6 +42,10 @@ def test_every_action_is_a_named_endpoint(client):
                      "guidance"]
     assert all(p["parameter_has_default"] for p in params[6:])   # old scripts, six arguments, work
     assert params[6]["parameter_default"] == "bundled"
+    # The page's labels are in two languages; a script reads them in English.
+    assert [p["label"] for p in params[:5]] == ["Model", "Pictures of", "Class",
+                                                "How many (per class with 'every class')", "Seed"]
+    assert not {"/open_link", "/sample_link", "/interpolate_link", "/compare_link"} & set(api)   # the page's own
 
 
 def test_sample_through_the_api_is_deterministic(client):

@@ -1,20 +1,29 @@
 """A real browser (headless Chromium through Playwright) on the demo built from
 tiny models: open the page, visit each tab, make something on each, see it
 appear, and save screenshots (to $AIGC_SCREENSHOT_DIR when set, else a temp folder).
+The page in both languages (a zh-CN and an en-US browser, the switch,
+?lang=), a link made in one browser opened in another, and the README's
+screenshots, taken on the bundled models.
 
 Chromium comes from the system (Debian: apt-get install chromium), or
-$AIGC_CHROMIUM. This test is never skipped: without a browser it fails."""
+$AIGC_CHROMIUM. This test is never skipped: without a browser it fails.
+Chinese words are checked in the page's text, not in pixels: without a
+Chinese font (Debian: fonts-wqy-microhei) they pass, and only the
+screenshots show boxes."""
+import io
 import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 
 import app
 from aigc import labels
 from aigc.data import class_names
+from aigc.demo.i18n import EN, ZH
 
 from .tiny_demo import free_port, kill_runs, tiny_models, tiny_run_manager, write_checkpoints_dir, write_examples_dir
 
@@ -54,16 +63,30 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="module")
-def page(url, browser):
-    pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+def open_page(browser, url: str, locale: str = "en-US"):
+    """A page in a fresh browser context (its own cookies, storage and
+    language) -> (page, the JavaScript errors it has thrown so far)."""
+    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 1000})
+    pg = context.new_page()
     pg.set_default_timeout(TIMEOUT_MS)
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     pg.goto(url)
-    yield pg
+    return pg, errors
+
+
+def close_page(pg, errors):
+    context = pg.context
     pg.close()
+    context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture(scope="module")
+def page(url, browser):
+    pg, errors = open_page(browser, url)
+    yield pg
+    close_page(pg, errors)
 
 
 @pytest.fixture(scope="module")
@@ -220,11 +243,7 @@ def training_url(tmp_path_factory):
 
 
 def test_training_from_the_page_live_then_stopped_then_picked(training_url, browser, shots):
-    pg = browser.new_page(viewport={"width": 1280, "height": 1000})
-    pg.set_default_timeout(TIMEOUT_MS)
-    errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.goto(training_url)
+    pg, errors = open_page(browser, training_url)
     pg.get_by_role("tab", name="Train status").click()
     pg.locator("#train-run-name textarea, #train-run-name input").first.fill("page-run")
     pg.get_by_label("Epochs").first.fill("20")
@@ -255,5 +274,159 @@ def test_training_from_the_page_live_then_stopped_then_picked(training_url, brow
     pg.wait_for_function("src => { const i = document.querySelector('#sample-out img');"
                          " return i && i.src !== src && i.complete && i.naturalWidth > 0 }", arg=before)
     no_error_toast(pg)
-    pg.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    close_page(pg, errors)
+
+
+# ---- two languages -------------------------------------------------------------------------
+# Each tab by its name in each language, and a label on it that only that language writes.
+TABS = {"zh-CN": [("生成", "种子"), ("渐变", "在什么之间渐变"), ("重建", "训练数据"), ("比较", "同一种子、类别和数据集，逐个模型"),
+                  ("训练情况", "刷新")],
+        "en-US": [("Sample", "Seed"), ("Interpolate", "Morph between"), ("Reconstruct", "Trained on"),
+                  ("Compare", "The same seed, class and dataset, model by model"), ("Train status", "Refresh")]}
+# English page phrases (several words, no markup) that a Chinese page must not show.
+ENGLISH = sorted({v for k, v in EN.items() if k.startswith("ui.") and " " in v and not set("*`\n") & set(v)
+                  and v != ZH[k]}, key=len, reverse=True)
+# Words wider than the box that holds them (a label, a button, a tab): cut off or spilling over.
+# Boxes a few pixels high or wide are the page's hidden copies (screen-reader text, tab menus).
+OVERFLOWING = """() => [...document.querySelectorAll('button, label, [role=tab], [data-testid=block-info]')]
+    .filter(e => e.offsetParent !== null && e.clientWidth > 10 && e.clientHeight > 5 && e.innerText.trim())
+    .filter(e => e.scrollWidth > e.clientWidth + 6)
+    .map(e => e.innerText.trim().slice(0, 60))"""
+
+
+def untranslated(pg, locale: str) -> list[str]:
+    """Words on the page that are not in its language: English page phrases on
+    a Chinese page, Chinese on an English one, and page keys shown raw."""
+    text = pg.locator("body").inner_text() + " ".join(pg.eval_on_selector_all(   # the plots' words too
+        "svg text", "texts => texts.filter(t => t.getBoundingClientRect().width > 0).map(t => t.textContent)"))
+    raw = re.findall(r"__i18n__|\bui\.[a-z_]+\.[a-z_]+", text)
+    if locale == "zh-CN":
+        return raw + [p for p in ENGLISH if p in text]
+    return raw + re.findall(r"[\u4e00-\u9fff]+", text.replace("简体中文", ""))
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_the_browser_language_picks_the_page_language_on_every_tab(url, browser, shots, locale):
+    pg, errors = open_page(browser, url, locale)
+    lang = "zh" if locale == "zh-CN" else "en"
+    expect(pg.locator("#lang-switch input:checked")).to_have_value(lang)
+    for i, (tab, label) in enumerate(TABS[locale]):
+        pg.get_by_role("tab", name=tab, exact=True).click()
+        expect(pg.get_by_text(label, exact=True).first).to_be_visible()
+        if i == 0:   # the server's words too: the loaded models, in the page's language
+            expect(pg.locator("#sources")).to_contain_text("已加载的模型" if lang == "zh" else "Models loaded")
+            # A visitor reads the first tab while the page's opening events end: the other tabs are then
+            # drawn from what arrived while they were hidden (Gradio left plots' axis titles untranslated).
+            pg.wait_for_timeout(2500)
+        if i == 4:   # the curves drawn, their series named by the server, their axes in the page's language
+            expect(pg.get_by_text("生成器" if lang == "zh" else "generator", exact=True).first).to_be_visible()
+            axis = (ZH if lang == "zh" else EN)["ui.train.epoch_axis"]
+            expect(pg.locator("svg text").filter(has_text=re.compile(f"^{axis}$")).first).to_be_visible()
+        assert untranslated(pg, locale) == [], f"{tab}: words not in {locale}"
+        assert pg.evaluate(OVERFLOWING) == [], f"{tab}: text cut off"
+        pg.screenshot(path=shots / f"{lang}-{TABS['en-US'][i][0].replace(' ', '-').lower()}.png", full_page=True)
+    no_error_toast(pg)
+    close_page(pg, errors)
+
+
+def test_the_switch_and_the_address_change_the_language(url, browser):
+    pg, errors = open_page(browser, url + "?lang=zh", "en-US")      # the address wins over the browser
+    expect(pg.get_by_role("tab", name="生成", exact=True)).to_be_visible()
+    pg.get_by_role("tab", name="重建", exact=True).click()
+    pg.get_by_role("tab", name="手绘", exact=True).click()
+    pg.locator("#sketch-go").click()                                 # an error from a handler: in Chinese
+    expect(pg.locator(".toast-body.error")).to_contain_text(ZH["msg.error.empty_sketch"])
+    pg.get_by_label("English", exact=True).check()                   # the switch: at once, no reload
+    expect(pg.get_by_role("tab", name="Reconstruct", exact=True)).to_be_visible()
+    assert "lang=en" in pg.url                                       # a reload keeps the pick
+    pg.locator(".toast-close").first.click()
+    pg.locator("#sketch-go").click()
+    expect(pg.locator(".toast-body.error").last).to_contain_text(EN["msg.error.empty_sketch"])
+    close_page(pg, errors)
+
+
+# ---- links that reproduce a result ---------------------------------------------------------------
+def picture(pg, selector: str) -> bytes:
+    return pg.request.get(pg.locator(f"{selector} img").get_attribute("src")).body()
+
+
+def test_a_link_made_in_one_browser_opens_the_same_picture_in_another(url, browser, shots):
+    sender, sender_errors = open_page(browser, url, "zh-CN")
+    sender.get_by_label("流模型", exact=True).check()
+    sender.get_by_label("服装", exact=True).check()
+    expect(sender.locator("#flow-controls").first).to_be_visible()
+    sender.get_by_label("类别", exact=True).click()
+    sender.get_by_role("option", name="包", exact=True).click()
+    sender.get_by_label("种子", exact=True).fill("4242")
+    before = sender.locator("#sample-out img").get_attribute("src")
+    sender.locator("#sample-go").click()
+    sender.wait_for_function("src => { const i = document.querySelector('#sample-out img');"
+                             " return i && i.src !== src && i.complete && i.naturalWidth > 0 }", arg=before)
+    sender.locator("#sample-link-go").click()
+    box = sender.locator("#sample-link textarea, #sample-link input").first
+    expect(box).to_have_value(re.compile(r"^http://.*\?tab=sample&lang=zh&"))
+    link = box.input_value()
+    assert "family=flow" in link and "dataset=fashion" in link and "class=Bag" in link and "seed=4242" in link
+    sent = picture(sender, "#sample-out")
+    sender.screenshot(path=shots / "link-sender.png", full_page=True)
+    close_page(sender, sender_errors)
+
+    receiver, receiver_errors = open_page(browser, link, "en-US")   # a fresh context: nothing shared but the link
+    expect(receiver.get_by_role("tab", name="生成", exact=True)).to_be_visible()
+    receiver.wait_for_function("name => { const i = document.querySelector('#sample-out img');"
+                               " return i && i.complete && i.naturalWidth > 0 && !i.src.endsWith(name) }",
+                               arg=before.rsplit("/", 1)[-1])
+    expect(receiver.locator("#flow-controls").first).to_be_visible()
+    expect(receiver.get_by_label("种子", exact=True)).to_have_value("4242")
+    assert picture(receiver, "#sample-out") == sent                    # byte for byte
+    receiver.screenshot(path=shots / "link-receiver.png", full_page=True)
+    no_error_toast(receiver)
+    close_page(receiver, receiver_errors)
+
+
+def test_a_broken_link_opens_the_defaults_with_a_notice(url, browser):
+    pg, errors = open_page(browser, url + "?tab=interpolate&seed_a=abc&mode=spiral", "en-US")
+    expect(pg.locator(".toast-body.warning")).to_contain_text("seed_a='abc'")
+    expect(pg.locator(".toast-body.warning")).to_contain_text("mode='spiral'")
+    expect(pg.get_by_label("Seed A", exact=True)).to_have_value("1")   # the default
+    pg.wait_for_function("() => { const i = document.querySelector('#interpolate-strip img');"
+                         " return i && i.complete && i.naturalWidth > 0 }")
+    no_error_toast(pg)
+    close_page(pg, errors)
+
+
+# ---- the README's pictures ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bundled_url():
+    """The demo on the bundled checkpoints, as `python app.py` serves it."""
+    demo = app.build_demo(app.load_models(device="cpu"))
+    _, local_url, _ = app.launch(demo, host="127.0.0.1", port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        yield local_url
+    finally:
+        demo.close()
+
+
+def small_png(png: bytes, path: Path) -> None:
+    """A screenshot kept small enough to commit: 256 colours, compressed."""
+    with Image.open(io.BytesIO(png)) as img:
+        img.convert("RGB").quantize(colors=256).save(path, optimize=True)
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_readme_screenshots(bundled_url, browser, shots, locale):
+    lang = locale[:2]
+    pg, errors = open_page(browser, bundled_url, locale)
+    pg.set_viewport_size({"width": 1280, "height": 860})
+    pg.get_by_label("服装" if lang == "zh" else "fashion", exact=True).check()
+    before = pg.locator("#sample-out img").get_attribute("src")
+    pg.get_by_label("种子" if lang == "zh" else "Seed", exact=True).fill("7")
+    pg.locator("#sample-go").click()
+    pg.wait_for_function("src => { const i = document.querySelector('#sample-out img');"
+                         " return i && i.src !== src && i.complete && i.naturalWidth > 0 }", arg=before)
+    pg.locator("#explain-sample").get_by_text((EN if lang == "en" else ZH)["ui.explain.title"]).click()
+    assert untranslated(pg, locale) == []
+    small_png(pg.screenshot(), shots / f"screenshot-{lang}.png")
+    assert (shots / f"screenshot-{lang}.png").stat().st_size < 200_000
+    no_error_toast(pg)
+    close_page(pg, errors)

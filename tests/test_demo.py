@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 
 from aigc import labels, latent
 from aigc.demo import EVERY_CLASS, MAX_COUNT, Studio, picture
+from aigc.demo.sample import CHUNK
 from aigc.demo.train_status import FLOOR_SERIES, LOG_AXIS, distance_curves, distance_plot
 from aigc.preprocess import NOT_AN_IMAGE, prepare
 
@@ -148,6 +149,32 @@ def test_an_unexpected_failure_is_an_apology_not_a_traceback(studio, monkeypatch
         studio.sample("gan", "mnist", "3", 4, 0, 1.0)
     assert "went wrong on our side" in e.value.message and "0xdeadbeef" not in e.value.message
     assert "0xdeadbeef" in caplog.text      # the details go to the server log
+
+
+# ---- long work shows progress ----------------------------------------------------------
+def test_a_large_grid_or_a_flow_model_reports_its_progress(studio):
+    seen = []
+
+    def progress(p, desc=None, **kwargs):
+        seen.append((p, desc))
+
+    studio.sample("vae", "fashion", EVERY_CLASS, 20, 3, 1.0, progress=progress)   # 200 pictures: class by class
+    assert [p for p, _ in seen] == [c / 10 for c in range(10)] and seen[0][1] == "Drawing 200 pictures"
+    seen.clear()
+    studio.sample("flow", "mnist", "3", 2, 3, 1.0, "bundled", 3, 1.0, progress=progress)   # a flow model: its steps
+    assert seen == [(0.0, "Drawing 2 pictures, 3 steps each")]
+    seen.clear()
+    studio.sample("gan", "mnist", "3", 4, 3, 1.0, progress=progress)               # quick: nothing to report
+    assert seen == []
+    assert CHUNK < 200
+
+
+def test_a_grid_drawn_class_by_class_is_the_grid_drawn_at_once(studio):
+    # Every class is drawn a class at a time, to report progress: the same noise, the same pictures.
+    model = studio.models[("vae", "mnist")]
+    at_once = model.generate(latent.seed_noise(7, 3, model.z_dim).repeat(10, 1), torch.arange(10).repeat_interleave(3))
+    images, y = studio.sample_tab._images(model, EVERY_CLASS, 3, 7, 1.0, {})
+    assert torch.equal(y, torch.arange(10).repeat_interleave(3)) and torch.allclose(images, at_once, atol=1e-5)
 
 
 # ---- interpolate -----------------------------------------------------------------
@@ -313,7 +340,7 @@ def test_train_status_of_a_gan(studio):
     assert fractions.empty and plotted(others).empty and others.y == "value" and others.caption is None
     assert slider.maximum == 3 and slider.value == 3
     assert grid.size == (302, 302)
-    assert "| epochs | 3 (30 steps) |" in facts and "| dataset | mnist |" in facts
+    assert "| epochs | 3 (30 steps) |" in facts and "| dataset | digits |" in facts and "| family | GAN |" in facts
     assert "once the checkpoint has been evaluated" in metrics
     assert live == "" and runs is None       # a demo without a runs directory reports no runs
 
@@ -361,7 +388,7 @@ def test_distance_curves():
     assert FLOOR_SERIES not in set(distance_curves(points)["series"])                   # floor unknown: no line
     assert distance_curves([], floor=2.0).empty                                          # nothing measured yet
     linear = distance_plot(points, floor=2.0)                # a value of 0 has no logarithm: a linear plot
-    assert linear.y == "value" and linear.y_title is None and linear.caption is None
+    assert linear.y == "value" and linear.y_title == "value" and linear.caption is None
 
 
 def test_train_grid_per_epoch(studio):
@@ -390,12 +417,21 @@ def test_checkpoint_names_bundled_first(studio):
     assert studio.checkpoint_names()[:2] == ["gan-mnist", "vae-mnist"]
 
 
-def test_model_sources_show_where_each_model_came_from(studio):
+def test_model_sources_say_in_plain_words_where_the_models_came_from(studio, monkeypatch):
+    gan, vae = studio.models[("gan", "mnist")], studio.models[("vae", "fashion")]
+    monkeypatch.setattr(gan, "source", "hub:my-org/aigc-models@0123abcd")
+    monkeypatch.setattr(vae, "source", "bundled:checkpoints/vae-fashion")
+    monkeypatch.setattr(vae, "source_note", "hub unreachable, used the bundled copy", raising=False)
     text = studio.model_sources()
-    assert "**GAN digits**: `test:tiny-gan-mnist`" in text and "**VAE fashion**" in text
-    studio.models[("vae", "fashion")].source_note = "hub unreachable, used the bundled copy"
-    assert "(hub unreachable, used the bundled copy)" in studio.model_sources()
-    del studio.models[("vae", "fashion")].source_note
+    words, details = text.split("<details>")
+    # the sentence names the models and where from, in the registry's order; the paths wait in the detail
+    assert words.startswith("**Models loaded**: from the Hugging Face Hub (my-org/aigc-models): GAN digits; ")
+    assert "bundled with this demo: VAE fashion" in words and "`" not in words
+    assert "- GAN digits: `hub:my-org/aigc-models@0123abcd`" in details
+    assert "- VAE fashion: `bundled:checkpoints/vae-fashion` (hub unreachable, used the bundled copy)" in details
+    assert "</summary>" in details and details.rstrip().endswith("</details>")
+    zh = studio.model_sources("zh")
+    assert "来自 Hugging Face Hub（my-org/aigc-models）：GAN（手写数字）" in zh and "随演示一起提供：VAE（服装）" in zh
 
 
 def test_studio_refuses_models_it_cannot_serve(tmp_path):

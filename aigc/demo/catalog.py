@@ -21,6 +21,7 @@ from ..model import GenerativeModel
 from ..preprocess import prepare
 from ..runs import RunManager
 from .common import BUNDLED_CHOICE, DATASETS, EVERY_CLASS, FAMILIES, RUN_PREFIX, check_choice
+from .i18n import DEFAULT, Problem, Text, say, ui
 
 RUN_MODELS_KEPT = 8          # models of runs kept loaded (the pickers' cache)
 _model_tokens = itertools.count(1)
@@ -70,25 +71,26 @@ class Catalog:
     def model(self, family: str, dataset: str, checkpoint: str | None = BUNDLED_CHOICE) -> GenerativeModel:
         """The demo's model for (family, dataset), or with checkpoint
         "run:<name>" the model of that finished or stopped run."""
-        family = check_choice(family, FAMILIES, "model family")
-        dataset = check_choice(dataset, DATASETS, "dataset")
+        family = check_choice(family, FAMILIES, Text("msg.what.family"))
+        dataset = check_choice(dataset, DATASETS, Text("msg.what.dataset"))
         if checkpoint not in (None, "", BUNDLED_CHOICE):
             return self.run_model(checkpoint, family, dataset)
         if (family, dataset) not in self.models:
-            raise gr.Error(f"This demo has no {family.upper()} for {dataset} loaded.")
+            raise Problem("msg.error.no_model", family=family.upper(), dataset=dataset)
         return self.models[(family, dataset)]
 
-    def checkpoint_choices(self, family: str, dataset: str) -> list[tuple[str, str]]:
+    def checkpoint_choices(self, family: str, dataset: str, lang: str = DEFAULT) -> list[tuple]:
         """What a model picker offers for (family, dataset): the demo's model,
         then the finished and stopped runs of that family and dataset."""
-        choices = [("demo model", BUNDLED_CHOICE)]
+        choices = [(ui("ui.checkpoint.bundled"), BUNDLED_CHOICE)]
         if self.runs is not None:
-            choices += [(f"{s.name} (your run, {s.epochs_done} epoch{'s' * (s.epochs_done != 1)})",
+            choices += [(say(lang, "msg.checkpoint.run", name=s.name, n=s.epochs_done, s="s" * (s.epochs_done != 1)),
                          RUN_PREFIX + s.name) for s in self.runs.checkpoints(family, dataset)]
         return choices
 
-    def checkpoint_picker(self, family: str, dataset: str, current: str | None = None) -> gr.Dropdown:
-        choices = self.checkpoint_choices(family, dataset)
+    def checkpoint_picker(self, family: str, dataset: str, current: str | None = None, *,
+                          lang: str = DEFAULT) -> gr.Dropdown:
+        choices = self.checkpoint_choices(family, dataset, lang)
         values = [v for _, v in choices]
         return gr.Dropdown(choices=choices, value=current if current in values else BUNDLED_CHOICE)
 
@@ -98,16 +100,15 @@ class Catalog:
             else None
         if self.runs is None or name is None or not self.runs.exists(name):
             names = [v for _, v in self.checkpoint_choices(family, dataset)]
-            raise gr.Error(f"No checkpoint called {short(checkpoint)} for a {family.upper()} on {dataset}; "
-                           f"choose one of: {', '.join(names)}.")
+            raise Problem("msg.error.no_checkpoint", checkpoint=short(checkpoint), family=family.upper(),
+                          dataset=dataset, names=", ".join(names))
         st = self.runs.status(name)
         if (st.family, st.dataset) != (family, dataset):
-            raise gr.Error(f"The run '{name}' is a {st.family.upper()} trained on {st.dataset}, "
-                           f"not a {family.upper()} on {dataset}: pick it with those settings.")
+            raise Problem("msg.error.run_mismatch", name=name, run_family=st.family.upper(), run_dataset=st.dataset,
+                          family=family.upper(), dataset=dataset)
         weights = self.runs.folder(name) / "model.safetensors"
         if st.live or not weights.is_file():
-            raise gr.Error(f"The run '{name}' is {st.state}: its model can be used once it has finished "
-                           f"or been stopped after at least one epoch.")
+            raise Problem("msg.error.run_not_ready", name=name, state=Text(f"msg.state.{st.state}"))
         key = (name, weights.stat().st_mtime_ns)
         with self._run_models_lock:
             if key not in self._run_models:
@@ -123,23 +124,51 @@ class Catalog:
     def class_index(model: GenerativeModel, name) -> int:
         if name in model.classes:
             return model.classes.index(name)
-        raise gr.Error(f"{short(name)} is not a class of {model.dataset}; choose one of: {', '.join(model.classes)}.")
+        raise Problem("msg.error.not_a_class", name=short(name), dataset=model.dataset,
+                      classes=", ".join(model.classes))
 
     @staticmethod
-    def class_choices(dataset: str, every: bool = False) -> list[tuple[str, str]]:
+    def class_choices(dataset: str, every: bool = False) -> list[tuple]:
+        """The class pickers' choices: values the class names the models know
+        (English), labels in the page's language ("every class" first with every)."""
         names = class_names(dataset)
-        return ([(EVERY_CLASS, EVERY_CLASS)] if every else []) + [(n, n) for n in names]
+        return ([(ui("ui.class.every"), EVERY_CLASS)] if every else []) + \
+            [(ui(f"ui.class.{dataset}.{i}") if dataset == "fashion" else n, n) for i, n in enumerate(names)]
 
-    def model_sources(self) -> str:
-        """Markdown: where each loaded model came from, and why if it fell back."""
-        family_label = {v: k for k, v in FAMILIES.items()}
-        dataset_label = {v: k for k, v in DATASETS.items()}
-        lines = []
-        for (family, dataset), m in sorted(self.models.items()):
+    def class_picker(self, dataset: str, current: str | None = None, every: bool = False,
+                     default: int = 0) -> gr.Dropdown:
+        """The class picker for `dataset`: `current` stays picked while the
+        dataset has it (a link sets dataset and class at once); else every
+        class (every) or the dataset's class number `default`."""
+        choices = self.class_choices(check_choice(dataset, DATASETS, Text("msg.what.dataset")), every)
+        values = [v for _, v in choices]
+        fallback = EVERY_CLASS if every else values[default]
+        return gr.Dropdown(choices=choices, value=current if current in values else fallback)
+
+    def model_sources(self, lang: str = DEFAULT) -> str:
+        """Markdown: in plain words, which models are loaded and where from
+        (the Hugging Face Hub, bundled with the demo, a folder), then each
+        model's path and any fallback note in a collapsed detail."""
+        origins: dict[tuple[str, str], list[str]] = {}
+        paths = []
+        order = list(FAMILIES.values())
+        for (family, dataset), m in sorted(self.models.items(), key=lambda kv: (kv[0][1] != "mnist",
+                                                                                order.index(kv[0][0]))):
+            source = m.source or ""
+            kind, _, where = source.partition(":")   # aigc.load's "hub:ORG/NAME@sha", "bundled:...", "local:..."
+            if kind not in ("hub", "bundled", "local", "run"):   # a test's model, one made in memory: named as it is
+                kind, where = "other", kind or "memory"
+            repo = where.split("@")[0] if kind in ("hub", "other") else ""
+            name = say(lang, "msg.sources.model", family=say(lang, f"ui.family.{family}"),
+                       dataset=say(lang, f"ui.dataset.{dataset}"))
+            origins.setdefault((kind, repo), []).append(name)
             note = getattr(m, "source_note", "") or ""   # aigc.load says why it fell back from the Hub
-            lines.append(f"**{family_label[family]} {dataset_label[dataset]}**: `{m.source or 'in memory'}`"
-                         + (f" ({note})" if note else ""))
-        return "Models: " + " · ".join(lines)
+            paths.append(f"- {name}: `{source or 'in memory'}`" + (f" ({note})" if note else ""))
+        parts = [say(lang, f"msg.sources.{kind}", models=", ".join(names), repo=repo)
+                 for (kind, repo), names in origins.items()]
+        return (say(lang, "msg.sources.loaded", parts="; ".join(parts)) +
+                f"\n\n<details><summary>{say(lang, 'msg.sources.paths')}</summary>\n\n" + "\n".join(paths) +
+                "\n\n</details>")
 
     def example_paths(self, dataset: str, n: int | None = None) -> list[str]:
         return [str(e.path) for e in self.examples[dataset][:n]]
@@ -162,8 +191,8 @@ class Catalog:
         return model._aigc_token
 
     @staticmethod
-    def prepare(image, dataset: str, what: str) -> torch.Tensor:
+    def prepare(image, dataset: str, what) -> torch.Tensor:
         """An upload -> (1, 1, 28, 28) in [0, 1], the way the dataset's images were made."""
         if image is None:
-            raise gr.Error(f"Please give the {what}: upload one or pick an example.")
-        return prepare(image, check_choice(dataset, DATASETS, "dataset"))
+            raise Problem("msg.error.no_picture", what=what)
+        return prepare(image, check_choice(dataset, DATASETS, Text("msg.what.dataset")))

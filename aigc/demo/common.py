@@ -3,15 +3,18 @@ on values from the page or the API, turning errors into plain words, and
 pictures (grids, enlargements, captioned panels).
 
 Widgets hand over values, not labels: each choice is a (label, value) pair
-from one of the dicts below, and the handlers check the value against it.
+from one of the dicts below (its label a page key, see i18n.py), and the
+handlers check the value against it.
 
-Whatever a visitor can get wrong becomes a gr.Error in plain words. Anything
-else is logged with its traceback and reported as a short apology, so the
-page never shows a stack trace and the server keeps serving.
+Whatever a visitor can get wrong becomes a gr.Error in plain words, in the
+page's language (i18n.Problem). Anything else is logged with its traceback
+and reported as a short apology, so the page never shows a stack trace and
+the server keeps serving.
 """
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import math
 import os
@@ -19,14 +22,15 @@ import os
 import gradio as gr
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
-from .. import latent
+from .. import export, labels, latent
 from ..families import FAMILIES as REGISTRY, generative
 from ..flow import MAX_GUIDANCE, MAX_STEPS, SOLVERS
 from ..guard import clip, guard_image, short
 from ..preprocess import NOT_AN_IMAGE, ImageError
 from ..runs import RunError
+from .i18n import DEFAULT, Problem, Text, foreign, language, say, ui
 
 log = logging.getLogger("aigc.demo")
 
@@ -38,6 +42,7 @@ INTERPOLATIONS = {"two seeds": "seeds", "two classes": "classes", "two images": 
 PATHS = {"spherical": "spherical", "linear": "linear"}      # values are aigc.latent.PATHS keys
 FLOW_SOLVERS = {s: s for s in SOLVERS}
 EVERY_CLASS = "every class"                                   # a class value meaning one row per class
+DOWNLOAD_FORMATS = {"zip": "zip", "parquet": "parquet"}      # aigc.export's formats, ZIP first on the page
 BUNDLED_CHOICE = "bundled"   # the model pickers' value for the demo's own model; runs are "run:<name>"
 RUN_PREFIX = "run:"
 
@@ -48,7 +53,7 @@ SAMPLER_STEPS = (1, 50)  # a flow model's solver steps the page offers
 GUIDANCE = (0.0, MAX_GUIDANCE)
 SCALE = 8                # nearest-neighbour upscale of single 28x28 pictures: 224 px
 MAX_MESSAGE = 400        # characters of an error message: what a visitor sent is never echoed whole
-assert SAMPLER_STEPS[1] <= MAX_STEPS
+assert SAMPLER_STEPS[1] <= MAX_STEPS and set(DOWNLOAD_FORMATS.values()) == set(export.DOWNLOAD_FORMATS)
 
 
 def serving_threads(concurrency: int | None = None, cores: int | None = None) -> tuple[int, int]:
@@ -61,48 +66,67 @@ def serving_threads(concurrency: int | None = None, cores: int | None = None) ->
 
 
 def friendly(fn):
-    """gr.Error passes through; an ImageError's message is already meant for
+    """gr.Error passes through, an i18n.Problem said in the caller's
+    language (the handler's `lang` argument: the page's; an API call's is
+    English); an ImageError's or RunError's message is already meant for
     the visitor; anything else is a bug on our side: log it, apologise."""
+    signature = inspect.signature(fn)
+    takes_lang = "lang" in signature.parameters
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        lang = DEFAULT
+        if takes_lang:
+            try:
+                lang = language(signature.bind_partial(*args, **kwargs).arguments.get("lang"))
+            except TypeError:   # arguments that do not fit: fn itself says so below
+                pass
         try:
             return fn(*args, **kwargs)
+        except Problem as e:
+            raise gr.Error(clip(e.say(lang), MAX_MESSAGE)) from None
         except gr.Error as e:
             if len(str(e.message)) <= MAX_MESSAGE:
                 raise
             raise gr.Error(clip(e.message, MAX_MESSAGE)) from None
         except (ImageError, RunError) as e:   # messages already meant for the visitor
-            raise gr.Error(clip(str(e), MAX_MESSAGE)) from None
+            raise gr.Error(clip(foreign(str(e), lang), MAX_MESSAGE)) from None
         except Exception:
             log.exception("%s failed", fn.__name__)
-            raise gr.Error("Sorry, that went wrong on our side. Please try again, "
-                           "or try other settings.") from None
+            raise gr.Error(say(lang, "msg.error.ours")) from None
 
     return wrapper
 
 
+def choices(options: dict[str, str], group: str) -> list[tuple]:
+    """A dict above as a widget's choices: each value labelled by its page
+    key ui.<group>.<value>."""
+    return [(ui(f"ui.{group}.{value}"), value) for value in options.values()]
+
+
 # ---- argument checks: API callers can send anything ------------------------
-def check_choice(value, choices: dict[str, str], what: str) -> str:
+def check_choice(value, choices: dict[str, str], what) -> str:
+    """what: the thing chosen, as a Text (msg.what.*) or plain English."""
     if value not in choices.values():
-        raise gr.Error(f"Unknown {what} {short(value)}: choose one of {', '.join(map(repr, choices.values()))}.")
+        raise Problem("msg.error.unknown_choice", what=what, value=short(value),
+                      choices=", ".join(map(repr, choices.values())))
     return value
 
 
-def check_int(value, lo: int, hi: int, what: str) -> int:
+def check_int(value, lo: int, hi: int, what) -> int:
     # Sliders and numbers arrive as floats through the API (64.0): accept whole numbers.
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
             and math.isfinite(value) and value == int(value) and lo <= value <= hi:
         return int(value)
-    raise gr.Error(f"{what} must be a whole number from {lo} to {hi:,}; got {short(value)}.")
+    raise Problem("msg.error.whole_number", what=what, lo=lo, hi=hi, value=short(value))
 
 
-def check_number(value, lo: float, hi: float, what: str) -> float:
+def check_number(value, lo: float, hi: float, what) -> float:
     """A number in (lo, hi]."""
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
             and math.isfinite(value) and lo < value <= hi:
         return float(value)
-    raise gr.Error(f"{what} must be a number above {lo:g} and at most {hi:g}; got {short(value)}.")
+    raise Problem("msg.error.number", what=what, lo=lo, hi=hi, value=short(value))
 
 
 def picture(images: torch.Tensor, nrow: int) -> Image.Image:
@@ -117,13 +141,15 @@ def big(x: torch.Tensor) -> Image.Image:
     return latent.to_pil(x, scale=SCALE)
 
 
-def side_by_side(panels: list[Image.Image], captions: list[str], gap: int = 8, caption_h: int = 24) -> Image.Image:
+def side_by_side(panels: list[Image.Image], captions: list[str], gap: int = 8, caption_h: int = 24,
+                 font=None) -> Image.Image:
     """Equal-sized panels in a row on white, each captioned underneath: one
-    picture to show and to download (one file is also one download for an API caller)."""
+    picture to show and to download (one file is also one download for an
+    API caller). font: a path or a loaded font (None: Pillow's, Latin only)."""
     w, h = panels[0].size
     out = Image.new("RGB", (len(panels) * w + (len(panels) - 1) * gap, h + caption_h), "white")
     draw = ImageDraw.Draw(out)
-    font = ImageFont.load_default(size=14)
+    font = labels.load_font(font, size=14)
     for i, (panel, caption) in enumerate(zip(panels, captions)):
         x = i * (w + gap)
         out.paste(panel.convert("RGB"), (x, 0))
@@ -131,14 +157,12 @@ def side_by_side(panels: list[Image.Image], captions: list[str], gap: int = 8, c
     return out
 
 
-
 def check_guidance(value) -> float:
     """Classifier-free guidance from the page or the API: 0 to MAX_GUIDANCE."""
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
             and math.isfinite(value) and GUIDANCE[0] <= value <= GUIDANCE[1]:
         return float(value)
-    raise gr.Error(f"Guidance must be a number from {GUIDANCE[0]:g} to {GUIDANCE[1]:g} "
-                   f"(1: none, higher: more like the class); got {short(value)}.")
+    raise Problem("msg.error.guidance", lo=GUIDANCE[0], hi=GUIDANCE[1], value=short(value))
 
 
 def sampler_settings(model, steps=None, guidance=None, solver=None) -> dict:
@@ -148,11 +172,11 @@ def sampler_settings(model, steps=None, guidance=None, solver=None) -> dict:
         return {}
     out = {}
     if steps not in (None, ""):
-        out["steps"] = check_int(steps, *SAMPLER_STEPS, "Steps")
+        out["steps"] = check_int(steps, *SAMPLER_STEPS, Text("msg.what.steps"))
     if guidance not in (None, ""):
         out["guidance"] = check_guidance(guidance)
     if solver not in (None, ""):
-        out["solver"] = check_choice(solver, FLOW_SOLVERS, "solver")
+        out["solver"] = check_choice(solver, FLOW_SOLVERS, Text("msg.what.solver"))
     steps, guidance, solver = model.sampler_args(**out)
     return {"steps": steps, "guidance": guidance, "solver": solver}
 

@@ -15,7 +15,8 @@ import pandas as pd
 from ..families import FAMILIES as REGISTRY
 from ..model import GenerativeModel
 from .catalog import Catalog
-from .common import BUNDLED_CHOICE, DATASETS, EVERY_CLASS, FAMILIES, RUN_PREFIX, check_choice, check_int, friendly
+from .common import BUNDLED_CHOICE, DATASETS, FAMILIES, RUN_PREFIX, check_choice, check_int, friendly
+from .i18n import DEFAULT, Problem, Text, say, ui
 from .sample import SampleTab
 
 MAX_COMPARE = 16         # pictures per class and model in a comparison
@@ -51,28 +52,39 @@ def last_epoch(model: GenerativeModel) -> dict:
         return {}
 
 
-def caption(name: str, model: GenerativeModel, metrics: dict, ms: float, quick: dict | None = None) -> str:
+def caption(name: str, model: GenerativeModel, metrics: dict, ms: float, quick: dict | None = None,
+            lang: str = DEFAULT) -> str:
     """One line: what was measured for this checkpoint, and how."""
     parts = [name]
     if metrics.get("class_accuracy") is not None:
-        parts.append(f"class accuracy {metrics['class_accuracy']:.1%}")
+        parts.append(say(lang, "msg.caption.accuracy", v=metrics["class_accuracy"]))
     if metrics.get("frechet_ratio") is not None:
-        parts.append(f"Frechet {metrics['frechet_ratio']:.1f}x floor")
+        parts.append(say(lang, "msg.caption.frechet_ratio", v=metrics["frechet_ratio"]))
     if metrics.get("precision") is not None and metrics.get("recall") is not None:
-        parts.append(f"precision {metrics['precision']:.2f} / recall {metrics['recall']:.2f}")
+        parts.append(say(lang, "msg.caption.precision_recall", p=metrics["precision"], r=metrics["recall"]))
     if quick:   # a run's quick check: fewer samples, so not on the same scale as the 10,000-sample numbers
         if quick.get("class_accuracy") is not None:
-            parts.append(f"class accuracy {quick['class_accuracy']:.1%} (quick check)")
+            parts.append(say(lang, "msg.caption.quick_accuracy", v=quick["class_accuracy"]))
         if quick.get("frechet") is not None:
-            parts.append(f"Frechet {quick['frechet']:.1f} (quick check)")
+            parts.append(say(lang, "msg.caption.quick_frechet", v=quick["frechet"]))
     if len(parts) == 1:
-        parts.append("not evaluated")
-    parts += [f"{ms:.1f} ms per image", f"{params(model) / 1e6:.2f}M parameters"]
+        parts.append(say(lang, "msg.caption.not_evaluated"))
+    parts += [say(lang, "msg.caption.ms", v=ms), say(lang, "msg.caption.parameters", v=params(model) / 1e6)]
     return " · ".join(parts)
 
 
 def _percent(v: float | None) -> str | None:
     return None if v is None else f"{v:.1%}"
+
+
+# The comparison table's columns: each row's key, and its heading's words.
+COLUMNS = {"checkpoint": "msg.column.checkpoint", "network passes": "msg.column.passes",
+           "ms per image": "msg.column.ms", "parameters": "msg.column.parameters",
+           "class accuracy": "msg.column.accuracy", "Frechet / floor": "msg.column.frechet_ratio",
+           "precision": "msg.column.precision", "recall": "msg.column.recall",
+           "copies (d1/d2 < 1/3)": "msg.column.copies",
+           "nearest training image, median (test images)": "msg.column.nearest",
+           "CAS (real data)": "msg.column.cas"}
 
 
 class CompareTab:
@@ -94,51 +106,55 @@ class CompareTab:
                 self._speed[token] = (time.perf_counter() - t0) * 1000 / SPEED_BATCH
             return self._speed[token]
 
-    def compare_runs(self, dataset: str) -> list[tuple[str, str]]:
+    def compare_runs(self, dataset: str, lang: str = DEFAULT) -> list[tuple]:
         """The run picker's choices: no run, then every finished or stopped run on `dataset`."""
-        dataset = check_choice(dataset, DATASETS, "dataset")
-        choices = [("none", NO_RUN)]
+        dataset = check_choice(dataset, DATASETS, Text("msg.what.dataset"))
+        choices = [(ui("ui.compare.no_run"), NO_RUN)]
         for label, family in FAMILIES.items():
             choices += [(f"{name} ({label})", value) for name, value in
-                        self.catalog.checkpoint_choices(family, dataset) if value != BUNDLED_CHOICE]
+                        self.catalog.checkpoint_choices(family, dataset, lang) if value != BUNDLED_CHOICE]
         return choices
 
-    def compare_run_picker(self, dataset: str) -> gr.Dropdown:
-        return gr.Dropdown(choices=self.compare_runs(dataset), value=NO_RUN)
+    def compare_run_picker(self, dataset: str, current: str | None = NO_RUN, *, lang: str = DEFAULT) -> gr.Dropdown:
+        """The run picker for `dataset`: the run picked stays picked while it is one of them."""
+        choices = self.compare_runs(dataset, lang)
+        return gr.Dropdown(choices=choices, value=current if current in [v for _, v in choices] else NO_RUN)
 
     @friendly
     def compare(self, dataset: str, class_name: str, count: int, seed: int, run: str = NO_RUN,
-                progress=gr.Progress()) -> tuple[list[tuple[str, str]], str]:
+                progress=gr.Progress(), *, lang: str = DEFAULT) -> tuple[list[tuple[str, str]], str]:
         """Every loaded family (and, optionally, one training run) on the same
         dataset, class and seed -> (gallery items [(PNG path, caption)], a
         Markdown table of the same numbers and more)."""
-        dataset = check_choice(dataset, DATASETS, "dataset")
-        n = check_int(count, 1, MAX_COMPARE, "How many")
+        dataset = check_choice(dataset, DATASETS, Text("msg.what.dataset"))
+        n = check_int(count, 1, MAX_COMPARE, Text("msg.what.count"))
         entries = [(REGISTRY[f].label, f, BUNDLED_CHOICE) for f in FAMILIES.values()
                    if (f, dataset) in self.catalog.models]
         if run not in (None, NO_RUN):
             family = self._run_family(run, dataset)
-            entries.append((f"your run {run[len(RUN_PREFIX):]}", family, run))
+            entries.append((say(lang, "msg.compare.your_run", name=run[len(RUN_PREFIX):]), family, run))
         items, rows = [], []
         for i, (name, family, checkpoint) in enumerate(entries):
-            progress(i / len(entries), desc=f"{name}: drawing")
+            progress(i / len(entries), desc=say(lang, "msg.progress.compare", name=name))
             model = self.catalog.model(family, dataset, checkpoint)
-            png = self.sample_tab.sample(family, dataset, class_name, n, seed, 1.0, checkpoint)
+            # its own progress would speak over this one's: the sample is one step of the comparison
+            png = self.sample_tab.sample(family, dataset, class_name, n, seed, 1.0, checkpoint,
+                                         progress=lambda *a, **k: None, lang=lang)
             metrics = read_metrics(model) if checkpoint == BUNDLED_CHOICE else {}
             quick = last_epoch(model) if checkpoint != BUNDLED_CHOICE else None
             ms = self.speed(model)
-            items.append((png, caption(name, model, metrics, ms, quick)))
+            items.append((png, caption(name, model, metrics, ms, quick, lang)))
             rows.append(self._row(name, model, metrics, ms, quick))
-        return items, self._table(rows)
+        return items, self._table(rows, lang)
 
     def _run_family(self, run: str, dataset: str) -> str:
         for value, family in ((v, f) for f in FAMILIES.values()
                               for _, v in self.catalog.checkpoint_choices(f, dataset)):
             if value == run:
                 return family
-        names = [v for _, v in self.compare_runs(dataset)[1:]] or ["(none has finished an epoch yet)"]
-        raise gr.Error(f"No finished or stopped run called {str(run)[:60]!r} on {dataset}; choose one of: "
-                       f"{', '.join(names)}.")
+        names = [v for _, v in self.compare_runs(dataset)[1:]]
+        raise Problem("msg.error.no_run" if names else "msg.error.no_runs_yet", run=repr(str(run)[:60]),
+                      dataset=dataset, names=", ".join(names))
 
     @staticmethod
     def _row(name: str, model: GenerativeModel, metrics: dict, ms: float, quick: dict | None) -> dict:
@@ -157,7 +173,7 @@ class CompareTab:
                     f"{metrics['cas']:.1%} ({metrics.get('cas_real', float('nan')):.1%})"}
 
     @staticmethod
-    def _table(rows: list[dict]) -> str:
+    def _table(rows: list[dict], lang: str = DEFAULT) -> str:
         cols = list(rows[0])
 
         def cell(v):
@@ -169,13 +185,9 @@ class CompareTab:
                 return f"{v / 1e6:.2f}M"
             return str(v)
 
-        lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+        lines = ["| " + " | ".join(say(lang, COLUMNS[c]) for c in cols) + " |", "|" + " --- |" * len(cols)]
         lines += ["| " + " | ".join(cell(r[c]) for c in cols) + " |" for r in rows]
-        return "\n".join(lines) + (
-            "\n\nClass accuracy, Frechet distance (as a multiple of the real-data floor), precision and recall, "
-            "copies, nearest-neighbour distances and CAS: `python -m aigc.evaluate` on 10,000 samples, from each "
-            "checkpoint's metrics.json. ms per image: `sample(64)` timed on this server when first asked. "
-            "Network passes: per picture, at the default settings (a flow model's guidance adds a batch, not a pass).")
+        return "\n".join(lines) + "\n\n" + say(lang, "msg.compare.footnote")
 
     def quality_speed(self) -> pd.DataFrame:
         """The chart's points: every loaded checkpoint's Frechet/floor (its
@@ -187,8 +199,3 @@ class CompareTab:
                 rows.append({"ms per image": round(self.speed(model), 2), "Frechet / floor": ratio,
                              "family": REGISTRY[family].label, "checkpoint": f"{family}-{dataset}"})
         return pd.DataFrame(rows, columns=["ms per image", "Frechet / floor", "family", "checkpoint"])
-
-    @staticmethod
-    def compare_classes(dataset: str) -> gr.Dropdown:
-        return gr.Dropdown(choices=Catalog.class_choices(check_choice(dataset, DATASETS, "dataset"), every=True),
-                           value=EVERY_CLASS)

@@ -13,28 +13,28 @@ from .. import labels, latent, media
 from ..families import FAMILIES as REGISTRY
 from ..guard import short
 from .catalog import Catalog
-from .common import (BUNDLED_CHOICE, EVERY_CLASS, MAX_COUNT, MAX_SEED, RUN_PREFIX, check_choice, check_int,
-                     check_number, friendly, picture, sampler_settings)
+from .common import (BUNDLED_CHOICE, DOWNLOAD_FORMATS, EVERY_CLASS, MAX_COUNT, MAX_SEED, RUN_PREFIX, check_choice,
+                     check_int, check_number, friendly, picture, sampler_settings)
+from .i18n import DEFAULT, Problem, Text, say
+from .lettering import Lettering
 
 PATH_SAMPLES = 8         # pictures whose path from noise is shown
 PATH_FRAME_MS = 180      # per step of the path animation; the finished picture is held longer
 NEIGHBOUR_SAMPLES = 16   # pictures of a grid whose nearest training images are shown
 NEIGHBOURS_K = 3         # nearest training images shown per picture
 NEIGHBOUR_SPACES = {"pixels": "pixels", "the classifier's features": "features"}
-SPACE_WORDS = {"pixels": "in pixel space (Euclidean distance of the 784 gray levels)",
-               "features": "in the evaluation classifier's feature space (Euclidean, its 128 features)"}
 DOWNLOADS_KEPT = 16      # download files kept on disk (each at most ~1 MB)
+CHUNK = 100              # pictures beyond which a grid reports its progress (between its classes' blocks)
 
 
 class SampleTab:
-    """label_font: the font the class names are written in (aigc.labels.load_font:
-    None for Pillow's own, Latin only; a font file's path for other scripts).
-    data_dir: where the training images are (aigc.data's rule), for
-    "Show the closest training images"."""
+    """lettering: the language and font of the words drawn into pictures
+    (lettering.Lettering; None: English in Pillow's font). data_dir: where the
+    training images are (aigc.data's rule), for "Show the closest training images"."""
 
-    def __init__(self, catalog: Catalog, label_font: labels.FontLike = None, data_dir: str | None = None):
+    def __init__(self, catalog: Catalog, lettering: Lettering | None = None, data_dir: str | None = None):
         self.catalog = catalog
-        self.label_font = label_font
+        self.lettering = lettering or Lettering({})
         self.data_dir = data_dir
         self._indexes: dict = {}   # dataset -> aigc.neighbours.NeighbourIndex, built on first use
         self._index_lock = threading.Lock()
@@ -42,7 +42,7 @@ class SampleTab:
     @friendly
     def sample(self, family: str, dataset: str, class_name: str, count: int, seed: int,
                temperature: float, checkpoint: str = BUNDLED_CHOICE, steps: int | None = None,
-               guidance: float | None = None) -> str:
+               guidance: float | None = None, progress=gr.Progress(), *, lang: str = DEFAULT) -> str:
         """A grid of new pictures, as the path of a PNG, the class written in
         it. One class: `count` pictures, the class name underneath. Every
         class: a block of `count` per class, its name at the left, one row per
@@ -50,54 +50,74 @@ class SampleTab:
         every class from the same noise, in the same place of its block. checkpoint: "bundled" (the demo's model) or
         "run:<name>" (a finished or stopped training run). steps, guidance: a
         flow model's solver steps and classifier-free guidance (None: its
-        defaults; other families ignore them)."""
+        defaults; other families ignore them). lang: the language of the
+        class names written in it (the page's; API callers: English)."""
         model = self.catalog.model(family, dataset, checkpoint)
-        n = check_int(count, 1, MAX_COUNT, "How many")
-        seed = check_int(seed, 0, MAX_SEED, "The seed")
-        t = check_number(temperature, 0.0, 2.0, "The temperature")
+        n = check_int(count, 1, MAX_COUNT, Text("msg.what.count"))
+        seed = check_int(seed, 0, MAX_SEED, Text("msg.what.seed"))
+        t = check_number(temperature, 0.0, 2.0, Text("msg.what.temperature"))
         sampler = sampler_settings(model, steps, guidance)
         if class_name != EVERY_CLASS:
             self.catalog.class_index(model, class_name)
-        key = ("sample", self.catalog.token(model), class_name, n, seed, t, tuple(sorted(sampler.items())))
-        return self.catalog.results.get(key, lambda: self._sample(model, class_name, n, seed, t, sampler))
+        names, font = self.lettering.classes(model, lang)
+        key = ("sample", self.catalog.token(model), class_name, n, seed, t, tuple(sorted(sampler.items())), names)
+        return self.catalog.results.get(key, lambda: self._sample(model, class_name, n, seed, t, sampler, names, font,
+                                                                  progress, lang))
 
-    def _sample(self, model, class_name: str, n: int, seed: int, t: float, sampler: dict) -> str:
-        images, y = self._images(model, class_name, n, seed, t, sampler)
-        return self.catalog.png(labels.labelled_grid(images, y, model.classes, font=self.label_font))
+    def _sample(self, model, class_name: str, n: int, seed: int, t: float, sampler: dict, names, font,
+                progress, lang) -> str:
+        images, y = self._images(model, class_name, n, seed, t, sampler, progress, lang)
+        return self.catalog.png(labels.labelled_grid(images, y, names, font=font))
 
-    def _images(self, model, class_name: str, n: int, seed: int, t: float, sampler: dict):
-        """The grid's pictures and classes -> (images (N, 1, 28, 28), labels (N,))."""
+    def _images(self, model, class_name: str, n: int, seed: int, t: float, sampler: dict, progress=None,
+                lang: str = DEFAULT):
+        """The grid's pictures and classes -> (images (N, 1, 28, 28), labels (N,)).
+        Every class is drawn a class at a time, each block as a one-class grid
+        would draw it, so that a large grid (or any a flow model draws in
+        many steps) can report its progress to `progress` between blocks."""
+        k = len(model.classes) if class_name == EVERY_CLASS else 1
+        steps = sampler.get("steps")
+        words = say(lang, "msg.progress.drawing_flow" if steps else "msg.progress.drawing", n=k * n, steps=steps)
+        report = progress is not None and (steps is not None or k * n > CHUNK)
         if class_name == EVERY_CLASS:
-            k = len(model.classes)
-            z = latent.seed_noise(seed, n, model.z_dim).repeat(k, 1) * t    # (k n, z_dim)
-            y = torch.arange(k).repeat_interleave(n)                         # (k n,): block c is class c
-            return model.generate(z, y, **sampler), y                        # (k n, 1, 28, 28)
+            z = latent.seed_noise(seed, n, model.z_dim) * t                  # (n, z_dim): the same for every class
+            blocks = []
+            for c in range(k):                                               # block c is class c
+                if report:
+                    progress(c / k, desc=words)
+                blocks.append(model.generate(z, torch.full((n,), c), **sampler))
+            return torch.cat(blocks), torch.arange(k).repeat_interleave(n)  # (k n, 1, 28, 28), (k n,)
         c = self.catalog.class_index(model, class_name)
+        if report:
+            progress(0.0, desc=words)
         return model.sample(n, c, seed, t, **sampler), torch.full((n,), c)  # (n, 1, 28, 28), (n,)
 
     # ---- is it copying? --------------------------------------------------------
     @friendly
     def closest(self, family: str, dataset: str, class_name: str, count: int, seed: int, temperature: float,
                 checkpoint: str = BUNDLED_CHOICE, steps: int | None = None, guidance: float | None = None,
-                space: str = "pixels", progress=gr.Progress()) -> tuple[str, str]:
+                space: str = "pixels", progress=gr.Progress(), *, lang: str = DEFAULT) -> tuple[str, str]:
         """The grid these settings draw (as `sample`) -> (a PNG: for each of its
         first NEIGHBOUR_SAMPLES pictures, every class's first ones first, the
         NEIGHBOURS_K nearest of the 60,000 training images with their
         distances; a Markdown summary). space: "pixels" or "features" (the
         evaluation classifier's), named in both outputs."""
         model = self.catalog.model(family, dataset, checkpoint)
-        n = check_int(count, 1, MAX_COUNT, "How many")
-        seed = check_int(seed, 0, MAX_SEED, "The seed")
-        t = check_number(temperature, 0.0, 2.0, "The temperature")
-        space = check_choice(space, NEIGHBOUR_SPACES, "space")
+        n = check_int(count, 1, MAX_COUNT, Text("msg.what.count"))
+        seed = check_int(seed, 0, MAX_SEED, Text("msg.what.seed"))
+        t = check_number(temperature, 0.0, 2.0, Text("msg.what.temperature"))
+        space = check_choice(space, NEIGHBOUR_SPACES, Text("msg.what.space"))
         sampler = sampler_settings(model, steps, guidance)
         if class_name != EVERY_CLASS:
             self.catalog.class_index(model, class_name)
-        key = ("closest", self.catalog.token(model), class_name, n, seed, t, space, tuple(sorted(sampler.items())))
+        names, _ = self.lettering.classes(model, lang)
+        words_lang, font = self.lettering.pick(lang)
+        key = ("closest", self.catalog.token(model), class_name, n, seed, t, space, tuple(sorted(sampler.items())),
+               names, lang)
 
         def compute():
-            index = self.neighbour_index(model.dataset, progress)
-            progress(0.8, desc="Drawing the pictures and searching")
+            index = self.neighbour_index(model.dataset, progress, lang)
+            progress(0.8, desc=say(lang, "msg.progress.searching"))
             images, y = self._images(model, class_name, n, seed, t, sampler)
             if class_name == EVERY_CLASS:   # picture 0 of every class, then picture 1, ...: all classes shown
                 order = torch.arange(len(y)).view(len(model.classes), n).t().flatten()
@@ -106,14 +126,15 @@ class SampleTab:
             found = index.search(images, k=NEIGHBOURS_K, space=space)
             q = len(images)
             near = index.train.floats(found.indices.flatten()).view(q, NEIGHBOURS_K, 1, 28, 28)
-            names = [[index.train.classes[c] for c in row] for row in found.labels.tolist()]
-            title = f"Nearest of {len(index):,} training images, {SPACE_WORDS[space]}"
-            panel = labels.neighbour_panel(images, near, found.distances, names, title, font=self.label_font)
-            return self.catalog.png(panel), self._verdict(model, found, space, q)
+            near_names = [[names[c] for c in row] for row in found.labels.tolist()]
+            title = say(words_lang, "msg.closest.title", n=len(index), space=Text(f"msg.space.{space}"))
+            panel = labels.neighbour_panel(images, near, found.distances, near_names, title,
+                                           generated=say(words_lang, "msg.closest.generated"), font=font)
+            return self.catalog.png(panel), self._verdict(model, found, space, q, lang)
 
         return self.catalog.results.get(key, compute)
 
-    def neighbour_index(self, dataset: str, progress=None):
+    def neighbour_index(self, dataset: str, progress=None, lang: str = DEFAULT):
         """The training set of `dataset` ready to search (aigc.neighbours), built
         on first use: the images from the data folder, the evaluation
         classifier's features of all 60,000 cached on disk."""
@@ -125,59 +146,53 @@ class SampleTab:
                 from ..neighbours import NeighbourIndex, default_cache_dir
 
                 if progress is not None:
-                    progress(0.1, desc="Loading the training images (once)")
+                    progress(0.1, desc=say(lang, "msg.progress.loading_images"))
                 try:
                     train = load_dataset(dataset, train=True, data_dir=self.data_dir)
                 except (RuntimeError, OSError, ValueError) as e:
-                    raise gr.Error(f"The training images of {dataset} are not on this server, so they cannot be "
-                                   f"searched ({short(str(e), 120)}). Start the demo with --data-dir pointing at "
-                                   f"them, or let it download them.") from None
+                    raise Problem("msg.error.no_training_images", dataset=dataset, why=short(str(e), 120)) from None
                 classifier = load_folder(BUNDLED_DIR / f"classifier-{dataset}", device="cpu")
                 if progress is not None:
-                    progress(0.3, desc="The classifier's view of every training image (once, then cached)")
+                    progress(0.3, desc=say(lang, "msg.progress.features"))
                 self._indexes[dataset] = NeighbourIndex(train, classifier, cache_dir=default_cache_dir())
             return self._indexes[dataset]
 
     @staticmethod
-    def _verdict(model, found, space: str, q: int) -> str:
+    def _verdict(model, found, space: str, q: int, lang: str = DEFAULT) -> str:
         from ..neighbours import COPY_RATIO
         from .compare import read_metrics
 
         d1 = found.distances[:, 0]
         copies = int((found.ratio < COPY_RATIO).sum())
         ref = read_metrics(model).get("nn_distance_real" if space == "pixels" else "nn_distance_features_real")
-        words = (f"{q} pictures, searched {SPACE_WORDS[space]}: the median distance to the nearest training image "
-                 f"is {d1.median().item():.2f}")
-        words += (f"; real test images, which the model never saw, sit at {ref:.2f} (median, from the "
-                  f"checkpoint's evaluation)." if ref is not None else ".")
-        words += (f" {copies} of {q} have a nearest training image much closer than the second nearest "
-                  f"(d1/d2 < 1/3), the sign of a copy (Gu et al. 2023)." if copies else
-                  " None has a nearest training image much closer than the second nearest (d1/d2 < 1/3, the "
-                  "sign of a copy in Gu et al. 2023): no sign of copying here.")
+        words = say(lang, "msg.closest.median", q=q, space=Text(f"msg.space.{space}"), d=d1.median().item())
+        words += (say(lang, "msg.closest.reference", ref=ref) if ref is not None else say(lang, "msg.closest.end"))
+        words += (say(lang, "msg.closest.copies", copies=copies, q=q) if copies else
+                  say(lang, "msg.closest.no_copies"))
         return words
 
     # ---- a synthetic dataset to take away -----------------------------------
     @friendly
     def download(self, family: str, dataset: str, class_name: str, count: int, seed: int, temperature: float,
                  checkpoint: str = BUNDLED_CHOICE, steps: int | None = None, guidance: float | None = None,
-                 fmt: str = "zip", progress=gr.Progress()) -> str:
+                 fmt: str = "zip", progress=gr.Progress(), *, lang: str = DEFAULT) -> str:
         """count (1 to 1,000) generated pictures with their labels as one file
         (aigc.export.download_file): a ZIP of PNGs with metadata.csv and
         manifest.json, or a Parquet file; of one class, or balanced over the
         classes with "every class"."""
-        from ..export import DOWNLOAD_FORMATS, MAX_DOWNLOAD, download_file
+        from ..export import MAX_DOWNLOAD, download_file
 
         model = self.catalog.model(family, dataset, checkpoint)
-        n = check_int(count, 1, MAX_DOWNLOAD, "How many to download")
-        seed = check_int(seed, 0, MAX_SEED, "The seed")
-        t = check_number(temperature, 0.0, 2.0, "The temperature")
-        fmt = check_choice(fmt, {f: f for f in DOWNLOAD_FORMATS}, "format")
+        n = check_int(count, 1, MAX_DOWNLOAD, Text("msg.what.download_count"))
+        seed = check_int(seed, 0, MAX_SEED, Text("msg.what.seed"))
+        t = check_number(temperature, 0.0, 2.0, Text("msg.what.temperature"))
+        fmt = check_choice(fmt, DOWNLOAD_FORMATS, Text("msg.what.format"))
         sampler = sampler_settings(model, steps, guidance)
         label = None if class_name == EVERY_CLASS else self.catalog.class_index(model, class_name)
         key = ("download", self.catalog.token(model), class_name, n, seed, t, fmt, tuple(sorted(sampler.items())))
 
         def compute():
-            progress(0.05, desc=f"Drawing {n:,} pictures")
+            progress(0.05, desc=say(lang, "msg.progress.drawing", n=n))
             folder = self.catalog.outputs.root / "downloads"
             folder.mkdir(exist_ok=True)
             name = checkpoint[len(RUN_PREFIX):] if str(checkpoint).startswith(RUN_PREFIX) else ""
@@ -192,17 +207,16 @@ class SampleTab:
     @friendly
     def sample_path(self, family: str, dataset: str, class_name: str, seed: int, temperature: float,
                     checkpoint: str = BUNDLED_CHOICE, steps: int | None = None,
-                    guidance: float | None = None) -> tuple[str, str]:
+                    guidance: float | None = None, progress=gr.Progress(), *, lang: str = DEFAULT) -> tuple[str, str]:
         """How a flow model turns noise into pictures -> paths of (a PNG strip:
         one row per picture, one column per solver step, noise on the left,
         each row's class at its left (one class: its name underneath); a GIF
         of the same, unlabelled). The first PATH_SAMPLES pictures of the seed's grid."""
         model = self.catalog.model(family, dataset, checkpoint)
         if not REGISTRY[model.family].takes_guidance:
-            raise gr.Error(f"Only a flow model draws its pictures in steps; a {model.family.upper()} makes them "
-                           f"in one pass. Pick Flow to see the path.")
-        seed = check_int(seed, 0, MAX_SEED, "The seed")
-        t = check_number(temperature, 0.0, 2.0, "The temperature")
+            raise Problem("msg.error.one_pass", family=model.family.upper())
+        seed = check_int(seed, 0, MAX_SEED, Text("msg.what.seed"))
+        t = check_number(temperature, 0.0, 2.0, Text("msg.what.temperature"))
         sampler = sampler_settings(model, steps, guidance)
         k = len(model.classes)
         if class_name == EVERY_CLASS:   # the first picture of every class, from the same noise
@@ -213,13 +227,15 @@ class SampleTab:
             n = PATH_SAMPLES
             z = latent.seed_noise(seed, n, model.z_dim) * t
             y = torch.full((n,), self.catalog.class_index(model, class_name))
-        key = ("path", self.catalog.token(model), class_name, seed, t, tuple(sorted(sampler.items())))
+        names, font = self.lettering.classes(model, lang)
+        key = ("path", self.catalog.token(model), class_name, seed, t, tuple(sorted(sampler.items())), names)
 
         def compute():
+            progress(0.1, desc=say(lang, "msg.progress.path", steps=sampler["steps"]))
             _, path = model.generate(z, y, return_path=True, **sampler)     # (steps + 1, n, 1, 28, 28)
             s = path.shape[0]
             strip = labels.labelled_grid(path.transpose(0, 1).reshape(-1, 1, 28, 28), y.repeat_interleave(s),
-                                         model.classes, columns=s, font=self.label_font)
+                                         names, columns=s, font=font)
             frames = [picture(p, nrow=n) for p in path]   # unlabelled: the strip beside it names the classes
             durations = [PATH_FRAME_MS] * (s - 1) + [PATH_FRAME_MS * 8]
             return self.catalog.png(strip), self.catalog.gif(media.gif_bytes(frames, duration_ms=durations))

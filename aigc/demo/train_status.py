@@ -21,14 +21,13 @@ from ..io import read_jsonl
 from ..runs import MAX_BATCH, MAX_EPOCHS, RunManager, RunStatus
 from .catalog import Catalog
 from .common import DATASETS, FAMILIES, RUN_PREFIX, check_choice, check_int, check_number, friendly
+from .i18n import DEFAULT, EN, Problem, Text, say
 from ..guard import short
 
 log = logging.getLogger("aigc.demo")
 
 TRAINABLE = FAMILIES     # the page trains the families it serves
-TRAINING_OFF = ("Training from the page is turned off on this server: it is public (a shared link or a "
-                "Hugging Face Space), and training would take its CPU from every visitor. Run the demo on "
-                "your own machine (python app.py) to train, or start it with --allow-training.")
+TRAINING_OFF = EN["ui.train.off"]
 # Loss columns of history.jsonl, per family (aigc.families), with the names the plot shows;
 # other numeric columns (test_accuracy, class_accuracy, frechet, ...) are quality metrics.
 BOOKKEEPING = {"epoch", "step", "epoch_time_s", "images_per_s", "device", "time", "processes", "devices"}
@@ -39,29 +38,19 @@ FRACTIONS = {"class_accuracy", "test_accuracy", "reconstruction_class_accuracy"}
 # over 1,000 after epoch 1 to about 20, and on a linear axis every later epoch
 # lies flat at the bottom. gr.LinePlot has no log axis, so the plot draws a
 # log10 column, names it on the axis, and shows the measured value on hover.
-LOG_AXIS = "log10 (1 = 10, 2 = 100, 3 = 1,000)"
+LOG_AXIS = EN["msg.train.log_axis"]
 FLOOR_SERIES = "real-data floor"
-# Plain words for the evaluation numbers of metrics.json (aigc.evaluate); others show their key.
-METRIC_NAMES = {
-    "class_accuracy": "class accuracy: samples the classifier recognises as the class asked for",
-    "frechet": "Frechet distance of samples to test images (lower: closer to real)",
-    "frechet_floor": "Frechet distance of real training images to test images (the floor)",
-    "frechet_ratio": "Frechet distance / floor (1 = as close as real data)",
-    "nelbo": "negative ELBO on the test set, nats (lower: better)",
-    "nll_iw": "importance-weighted negative log-likelihood bound, nats",
-    "reconstruction_mse": "reconstruction mean squared error",
-    "reconstruction_class_accuracy": "class accuracy of reconstructions",
-    "precision": "precision: samples that fall among real images (k=3 neighbourhoods of the classifier's features)",
-    "recall": "recall: real images the samples cover (low: mode collapse, the model draws too few kinds)",
-    "precision_real": "precision of real training images against the test images (the reference)",
-    "recall_real": "recall of real training images against the test images (the reference)",
-    "copy_share": "samples whose nearest training image is much closer than the second (d1/d2 < 1/3): copies",
-    "copy_share_real": "the same for real test images (the reference)",
-    "nn_distance": "median distance of a sample to its nearest training image (pixels)",
-    "nn_distance_real": "the same for real test images (pixels; a copying model sits well below)",
-    "cas": "Classification Accuracy Score: a classifier trained on samples, tested on real test images",
-    "cas_real": "the same classifier trained on real training images (the reference)",
-}
+# Plain words for the evaluation numbers of metrics.json (aigc.evaluate), msg.metric.<key> in the
+# catalogues; others show their key. Series of the plots likewise, msg.series.<name>.
+
+
+def metric_name(key: str, lang: str = DEFAULT) -> str:
+    return say(lang, f"msg.metric.{key}") if f"msg.metric.{key}" in EN else key
+
+
+def series_name(name: str, lang: str = DEFAULT) -> str:
+    """A plotted series (a loss as aigc.families names it, a history column, the floor) in `lang`."""
+    return say(lang, f"msg.series.{name}") if f"msg.series.{name}" in EN else name
 
 
 class TrainStatusTab:
@@ -104,23 +93,25 @@ class TrainStatusTab:
         if run is not None:
             return self.runs.folder(run)
         if not isinstance(name, str) or name.startswith(RUN_PREFIX) or name not in self.checkpoint_names():
-            names = ", ".join(self.checkpoint_names()) or "none yet"
-            raise gr.Error(f"No checkpoint called {short(name)}; choose one of: {names}.")
+            names = self.checkpoint_names()
+            raise Problem("msg.error.no_such_checkpoint", name=short(name),
+                          names=", ".join(names) if names else Text("msg.train.none_yet"))
         return self.checkpoints_dir / name
 
     @friendly
-    def train_status(self, name: str):
+    def train_status(self, name: str, *, lang: str = DEFAULT):
         """-> (loss curves, fraction-type quality curves (accuracies), other
         quality curves (distances: a gr.LinePlot update, log scale and the
         real-data floor, see distance_plot), epoch slider, grid of the last epoch, model
         card facts, evaluation metrics, progress bar (HTML) of the run shown,
         runs report (JSON: {"selected": the run named, "training_now": the run
         training now, "runs": all runs})): read afresh on every call, so a run
-        in progress shows its latest epoch. Runs are named "run:<name>"."""
+        in progress shows its latest epoch. Runs are named "run:<name>".
+        lang: the language of its words (the page's; API callers: English)."""
         folder = self._folder(name)
-        return (*self._checkpoint_outputs(folder), *self._live(name))
+        return (*self._checkpoint_outputs(folder, lang), *self._live(name, lang))
 
-    def _checkpoint_outputs(self, folder: Path) -> tuple:
+    def _checkpoint_outputs(self, folder: Path, lang: str = DEFAULT) -> tuple:
         history = read_jsonl(folder / "history.jsonl")
         family = REGISTRY.get(self._family(folder))
         losses = family.losses if family else {}
@@ -133,12 +124,14 @@ class TrainStatusTab:
                 curves[plot].append({"epoch": row["epoch"], "value": value, "series": losses.get(key, key)})
         epochs = int(history[-1]["epoch"]) if history else 0
         slider = gr.Slider(minimum=1, maximum=max(epochs, 2), value=max(epochs, 1), step=1,
-                           visible=epochs >= 2, label=f"Epoch (1 to {epochs})")
+                           visible=epochs >= 2, label=say(lang, "msg.train.epoch_slider", n=epochs))
         frames = [pd.DataFrame(curves[k], columns=["epoch", "value", "series"]) for k in ("loss", "fraction")]
-        return (*frames, distance_plot(curves["other"], *self._floor(folder)), slider, self._grid(folder, epochs),
-                self._facts(folder), self._metrics(folder))
+        for frame in frames:
+            frame["series"] = [series_name(v, lang) for v in frame["series"]]
+        return (*frames, distance_plot(curves["other"], *self._floor(folder), lang=lang), slider,
+                self._grid(folder, epochs), self._facts(folder, lang), self._metrics(folder, lang))
 
-    def _live(self, name) -> tuple[str, dict | None]:
+    def _live(self, name, lang: str = DEFAULT) -> tuple[str, dict | None]:
         """(progress bar of the run named, or else of the run training now;
         the runs report), or ("", None) without runs."""
         if self.runs is None:
@@ -152,9 +145,9 @@ class TrainStatusTab:
                   "runs": [{"name": s.name, "state": s.state, "epochs_done": s.epochs_done, "epochs": s.epochs}
                            for s in statuses]}
         shown = selected or active
-        return (progress_html(shown, other=shown is not selected) if shown else ""), report
+        return (progress_html(shown, other=shown is not selected, lang=lang) if shown else ""), report
 
-    def train_tick(self, name, seen: dict | None):
+    def train_tick(self, name, seen: dict | None, *, lang: str = DEFAULT):
         """The page's timer (every few seconds): -> (runs picker, the seven
         train_status outputs, progress bar, runs report, what was shown). The
         bar and report are new every time; the picker only when the runs
@@ -167,8 +160,9 @@ class TrainStatusTab:
             stamp = [name, _mtime(folder / "history.jsonl") if folder else 0]
             seen = seen if isinstance(seen, dict) else {}
             picker = gr.Dropdown(choices=names) if names != seen.get("names") else skip
-            heavy = self._checkpoint_outputs(folder) if folder and stamp != seen.get("stamp") else (skip,) * 7
-            return (picker, *heavy, *self._live(name), {"names": names, "stamp": stamp})
+            stamp.append(lang)   # a language switch redraws the words too
+            heavy = self._checkpoint_outputs(folder, lang) if folder and stamp != seen.get("stamp") else (skip,) * 7
+            return (picker, *heavy, *self._live(name, lang), {"names": names, "stamp": stamp})
         except Exception:   # a refresh that fails must not put an error on the page every few seconds
             log.exception("train_tick failed")
             return (skip,) * 11
@@ -186,19 +180,19 @@ class TrainStatusTab:
         with nothing training costs the server nothing."""
         return gr.Timer(active=self.training_live())
 
-    def tick(self, name, seen: dict | None):
+    def tick(self, name, seen: dict | None, *, lang: str = DEFAULT):
         """The timer's tick -> train_tick's eleven outputs and the timer,
         switched off once no run is live."""
-        return (*self.train_tick(name, seen), self.timer_state())
+        return (*self.train_tick(name, seen, lang=lang), self.timer_state())
 
     @friendly
-    def train_open(self, name):
+    def train_open(self, name, *, lang: str = DEFAULT):
         """The page opens -> (the checkpoint picker, with the run training now
         picked if there is one, else `name`; the nine train_status outputs)."""
         names = self.checkpoint_names()
         active = self.runs.active() if self.runs is not None else None
         value = RUN_PREFIX + active.name if active else name if name in names else (names[0] if names else None)
-        shown = self.train_status(value) if value else (gr.skip(),) * 9
+        shown = self.train_status(value, lang=lang) if value else (gr.skip(),) * 9
         return (gr.Dropdown(choices=names, value=value), *shown)
 
     def suggest_run_name(self, family: str = "gan", dataset: str = "mnist") -> str:
@@ -222,40 +216,44 @@ class TrainStatusTab:
 
     def _training(self) -> RunManager:
         if not self.allow_training:
-            raise gr.Error(TRAINING_OFF)
+            raise Problem("ui.train.off")   # the words the page shows beside the training controls
         return self.runs
 
     @friendly
     def train_start(self, family: str, dataset: str, epochs: int, batch_size: int, learning_rate: float,
-                    name: str):
+                    name: str, *, lang: str = DEFAULT):
         """Start training a new run in the background (one run at a time)
         -> (what happened, in words; the run as the checkpoint pickers name it, "run:<name>")."""
         runs = self._training()
         st = runs.start(name.strip() if isinstance(name, str) else name,
-                        family=check_choice(family, TRAINABLE, "model family"),
-                        dataset=check_choice(dataset, DATASETS, "dataset"),
-                        epochs=check_int(epochs, 1, MAX_EPOCHS, "Epochs"),
-                        batch_size=check_int(batch_size, 1, MAX_BATCH, "Batch size"),
-                        lr=check_number(learning_rate, 0.0, 1.0, "The learning rate"))
+                        family=check_choice(family, TRAINABLE, Text("msg.what.family")),
+                        dataset=check_choice(dataset, DATASETS, Text("msg.what.dataset")),
+                        epochs=check_int(epochs, 1, MAX_EPOCHS, Text("msg.what.epochs")),
+                        batch_size=check_int(batch_size, 1, MAX_BATCH, Text("msg.what.batch_size")),
+                        lr=check_number(learning_rate, 0.0, 1.0, Text("msg.what.learning_rate")))
         # The picker gets the run's value; the page's timer adds it to the picker's choices.
-        return (f"Started '{st.name}': {st.epochs} epochs in the background. You can close this page; "
-                f"the run goes on, and this tab shows where it stands when you come back.", RUN_PREFIX + st.name)
+        return say(lang, "msg.train.started", name=st.name, epochs=st.epochs), RUN_PREFIX + st.name
 
     @friendly
-    def train_stop(self, name: str) -> str:
+    def train_stop(self, name: str, *, lang: str = DEFAULT) -> str:
         """Stop a run after the step in progress; its last finished epoch's checkpoint is kept."""
         st = self._training().stop(self._bare(name))
-        return (f"Stopping '{st.name}' after the step in progress. Its last finished epoch ({st.epochs_done}) "
-                f"is kept as a checkpoint; Resume continues from epoch {st.epochs_done + 1}.")
+        return say(lang, "msg.train.stopping", name=st.name, done=st.epochs_done, next=st.epochs_done + 1)
 
-    @friendly
     def train_resume(self, name: str, epochs: int | None = None) -> tuple[str, str]:
         """Continue a stopped or interrupted run from its last finished epoch,
         to `epochs` in total (default: its own total) -> as train_start."""
+        return self.train_resume_page(name, epochs)
+
+    @friendly
+    def train_resume_page(self, name: str, epochs: int | None = None, *, lang: str = DEFAULT) -> tuple[str, str]:
+        """train_resume, its words in the page's language (the /train_resume
+        endpoint is gr.api's view of train_resume, whose parameters are its
+        API: it has no language)."""
         runs = self._training()
-        epochs = None if epochs is None else check_int(epochs, 1, MAX_EPOCHS, "Epochs")
+        epochs = None if epochs is None else check_int(epochs, 1, MAX_EPOCHS, Text("msg.what.epochs"))
         st = runs.resume(self._bare(name), epochs)
-        return (f"Resumed '{st.name}' from epoch {st.epochs_done + 1} of {st.epochs}, in the background.",
+        return (say(lang, "msg.train.resumed", name=st.name, next=st.epochs_done + 1, epochs=st.epochs),
                 RUN_PREFIX + st.name)
 
     @staticmethod
@@ -263,9 +261,9 @@ class TrainStatusTab:
         return name[len(RUN_PREFIX):] if isinstance(name, str) and name.startswith(RUN_PREFIX) else name
 
     @friendly
-    def train_grid(self, name: str, epoch: int) -> Image.Image | None:
+    def train_grid(self, name: str, epoch: int, *, lang: str = DEFAULT) -> Image.Image | None:
         """The fixed-noise grid written after `epoch` (one row per class)."""
-        return self._grid(self._folder(name), check_int(epoch, 0, 100_000, "The epoch"))
+        return self._grid(self._folder(name), check_int(epoch, 0, 100_000, Text("msg.what.epoch")))
 
     @staticmethod
     def _family(folder: Path) -> str:
@@ -304,43 +302,46 @@ class TrainStatusTab:
             return img.convert("L")
 
     @staticmethod
-    def _facts(folder: Path) -> str:
+    def _facts(folder: Path, lang: str = DEFAULT) -> str:
         if not (folder / "config.json").is_file():
-            return f"**{folder.name}**: no epoch has finished yet."
+            return say(lang, "msg.facts.not_yet", name=folder.name)
         f = training_facts(folder)
-        minutes = f["wall_time_s"] / 60
         params = f"{f['parameters']:,}" if f["parameters"] else "?"
         device = f"{f['device']} ({f['hardware']})" if f["hardware"] else f["device"]
-        rows = [("family", f["family"]), ("dataset", f["dataset"]),
-                ("epochs", f"{f['epochs']} ({f['steps']:,} steps)"), ("parameters", params),
-                ("wall time", f"{minutes:.1f} min"), ("device", device), ("date", f["date"]),
-                ("batch size, learning rate, seed", f"{f['batch_size']}, {f['lr']}, {f['seed']}")]
-        table = "\n".join(f"| {k} | {v} |" for k, v in rows)
-        return f"**{folder.name}**\n\n| fact | value |\n| --- | --- |\n{table}"
+        family, dataset = (say(lang, key) if key in EN else raw for key, raw in
+                           ((f"ui.family.{f['family']}", f["family"]), (f"ui.dataset.{f['dataset']}", f["dataset"])))
+        rows = [("family", family), ("dataset", dataset),
+                ("epochs", say(lang, "msg.facts.epochs_value", epochs=f["epochs"], steps=f["steps"])),
+                ("parameters", params), ("wall_time", say(lang, "msg.facts.minutes", m=f["wall_time_s"] / 60)),
+                ("device", device), ("date", f["date"]),
+                ("settings", f"{f['batch_size']}, {f['lr']}, {f['seed']}")]
+        table = "\n".join(f"| {say(lang, 'msg.facts.' + k)} | {v} |" for k, v in rows)
+        return (f"**{folder.name}**\n\n| {say(lang, 'msg.facts.fact')} | {say(lang, 'msg.facts.value')} |\n"
+                f"| --- | --- |\n{table}")
 
     @staticmethod
-    def _metrics(folder: Path) -> str:
+    def _metrics(folder: Path, lang: str = DEFAULT) -> str:
         path = folder / "metrics.json"
         if not path.is_file():
-            return "Evaluation metrics appear here once the checkpoint has been evaluated."
+            return say(lang, "msg.metrics.not_yet")
         try:
             metrics = json.loads(path.read_text())
         except (OSError, ValueError):
-            return "metrics.json is being written or is unreadable; refresh in a moment."
+            return say(lang, "msg.metrics.unreadable")
         rows = []
         for k, v in (metrics.items() if isinstance(metrics, dict) else []):
             if isinstance(v, dict):   # e.g. accuracy per class: one line, "T-shirt/top 0.93, Trouser 0.99, ..."
                 v = ", ".join(f"{k2} {v2}" for k2, v2 in v.items() if not isinstance(v2, (dict, list)))
             elif isinstance(v, list):
                 continue
-            rows.append(f"| {METRIC_NAMES.get(k, k)} | {v} |")
-        head = "**Evaluation**"
+            rows.append(f"| {metric_name(k, lang)} | {v} |")
+        head = say(lang, "msg.metrics.heading")
         if isinstance(metrics, dict) and metrics.get("precision") is not None and metrics.get("recall") is not None:
-            ref = (f" (real data: {metrics['precision_real']:.2f} / {metrics['recall_real']:.2f})"
+            ref = (say(lang, "msg.metrics.coverage_real", p=metrics["precision_real"], r=metrics["recall_real"])
                    if metrics.get("precision_real") is not None and metrics.get("recall_real") is not None else "")
-            head += (f"\n\nCoverage: precision {metrics['precision']:.2f} / recall {metrics['recall']:.2f}{ref}. "
-                     f"Low recall means mode collapse: the model draws too few kinds of picture.")
-        return head + "\n\n| metric | value |\n| --- | --- |\n" + "\n".join(rows)
+            head += "\n\n" + say(lang, "msg.metrics.coverage", p=metrics["precision"], r=metrics["recall"], ref=ref)
+        return (head + f"\n\n| {say(lang, 'msg.metrics.metric')} | {say(lang, 'msg.facts.value')} |\n| --- | --- |\n"
+                + "\n".join(rows))
 
 
 def distance_curves(points: list[dict], floor: float | None = None) -> pd.DataFrame:
@@ -358,7 +359,8 @@ def distance_curves(points: list[dict], floor: float | None = None) -> pd.DataFr
     return frame
 
 
-def distance_plot(points: list[dict], floor: float | None = None, floor_images: int | None = None) -> gr.LinePlot:
+def distance_plot(points: list[dict], floor: float | None = None, floor_images: int | None = None, *,
+                  lang: str = DEFAULT) -> gr.LinePlot:
     """The distances plot, as an update of the page's gr.LinePlot: the curves
     of distance_curves on a log scale (the axis and caption say so; hovering
     shows the measured value), with the real-data floor when it is known. A
@@ -370,16 +372,16 @@ def distance_plot(points: list[dict], floor: float | None = None, floor_images: 
     caption = None
     if log and "frechet" in set(frame["series"]):
         if floor is None:
-            caption = ("Log scale. Real-data floor unknown: it comes from the checkpoint's evaluation "
-                       "(python -m aigc.evaluate), and this one has none.")
+            caption = say(lang, "msg.train.floor_unknown")
         else:
-            each = f", {floor_images:,} each" if floor_images else ""
-            caption = (f"Log scale. Flat line: the real-data floor, {floor:g}, the distance real training "
-                       f"images reach to the test images in this checkpoint's evaluation{each}. The per-epoch "
-                       f"check compares 2,000 images and reads higher, so its curve levels off above the floor.")
+            each = say(lang, "msg.train.floor_each", n=floor_images) if floor_images else ""
+            caption = say(lang, "msg.train.floor", floor=floor, each=each)
     elif log:
-        caption = "Log scale."
-    return gr.LinePlot(value=frame, y="log10" if log else "value", y_title=LOG_AXIS if log else None,
+        caption = say(lang, "msg.train.log_scale")
+    frame["series"] = [series_name(v, lang) for v in frame["series"]]
+    # Every call sets the axis title too: a log plot's title would otherwise stay on a linear one.
+    return gr.LinePlot(value=frame, y="log10" if log else "value",
+                       y_title=say(lang, "msg.train.log_axis" if log else "ui.train.value_axis"),
                        tooltip=["value"] if log else "axis", caption=caption)
 
 
@@ -390,17 +392,53 @@ def _mtime(path: Path) -> int:
         return 0
 
 
-STATE_WORDS = {"starting": "starting", "running": "training", "stopping": "stopping", "finished": "finished",
-               "stopped": "stopped", "interrupted": "interrupted", "failed": "failed"}
+def duration(seconds: float | None, lang: str = DEFAULT) -> str:
+    """Seconds -> "about 40 s", "about 4 min", "about 1 h 20 min" (aigc.runs.duration, in `lang`)."""
+    if seconds is None or not math.isfinite(seconds):
+        return say(lang, "msg.run.left_unknown")
+    s = max(0, round(seconds))
+    if s < 60:
+        return say(lang, "msg.duration.s", s=max(s, 1))
+    if s < 3600:
+        return say(lang, "msg.duration.min", m=round(s / 60))
+    h, m = divmod(round(s / 60), 60)
+    return say(lang, "msg.duration.h_min", h=h, m=m) if m else say(lang, "msg.duration.h", h=h)
 
 
-def progress_html(st: RunStatus, other: bool = False) -> str:
+def describe(st: RunStatus, lang: str = DEFAULT) -> str:
+    """One line in plain words, as RunStatus.describe() says it (in English, for
+    logs and the API's JSON), in `lang` for the page's progress bar."""
+    what = say(lang, "msg.run.what", name=st.name, family=FAMILIES_BY_NAME.get(st.family, st.family),
+               dataset=say(lang, f"ui.dataset.{st.dataset}") if st.dataset in DATASETS.values() else st.dataset)
+    if st.state == "starting":
+        return say(lang, "msg.run.starting", what=what, epochs=st.epochs)
+    if st.live:
+        where = (say(lang, "msg.run.where_step", epoch=st.epoch or st.epochs_done + 1, epochs=st.epochs,
+                     step=st.step, steps=st.steps) if st.step and st.steps else
+                 say(lang, "msg.run.where", epoch=st.epoch or st.epochs_done + 1, epochs=st.epochs))
+        if st.state == "stopping":
+            return say(lang, "msg.run.stopping", what=what, where=where)
+        left = duration(None, lang) if st.eta_s is None else \
+            say(lang, "msg.run.left", duration=duration(st.eta_s, lang))
+        return say(lang, "msg.run.running", what=what, where=where, left=left)
+    done = say(lang, "msg.run.done", done=st.epochs_done, epochs=st.epochs)
+    why = st.message or say(lang, "msg.run.gone" if st.state == "interrupted" else "msg.run.see_log")
+    if st.state in ("finished", "stopped", "interrupted", "failed"):
+        return say(lang, f"msg.run.{st.state}", what=what, done=done, next=st.epochs_done + 1, why=why)
+    return f"{what}: {st.state}"
+
+
+FAMILIES_BY_NAME = {v: k for k, v in FAMILIES.items()}
+
+
+def progress_html(st: RunStatus, other: bool = False, lang: str = DEFAULT) -> str:
     """A run's progress bar and where it stands, in words. other: the run
     shown is not the checkpoint picked (it is the one training now)."""
     pct = round(100 * st.fraction)
-    note = f" Pick run:{st.name} above to follow its curves." if other else ""
+    note = " " + say(lang, "msg.run.pick_to_follow", name=st.name) if other else ""
+    state = say(lang, f"msg.state.{st.state}") if f"msg.state.{st.state}" in EN else st.state
     return (f'<div class="run-live" data-state="{st.state}">'
             f'<div class="run-bar" role="progressbar" aria-valuenow="{pct}" aria-valuemin="0" aria-valuemax="100">'
             f'<div style="width: {pct}%"></div></div>'
-            f'<p><b>{STATE_WORDS.get(st.state, st.state)} · {pct}%</b> · {html.escape(st.describe())}.'
+            f'<p><b>{html.escape(state)} · {pct}%</b> · {html.escape(describe(st, lang))}.'
             f'{html.escape(note)}</p></div>')

@@ -1,0 +1,430 @@
+"""The page's words in English: every key the page and its handlers use
+(aigc/demo/i18n.py says how). ui.* keys go to the browser through gr.I18n,
+whose message format reads { } as fields: page words have none. msg.* keys
+are filled in on the server with str.format ({name}, {value:.2f}); zh.py
+fills in the same fields (tests/test_i18n.py checks)."""
+
+EN = {
+    # ---- the page: header, switch, tabs, "what am I looking at?" ----------------------------
+    "ui.header": (
+        "# aigc studio\n"
+        "These small neural networks learned to draw handwritten digits and pieces of clothing: a **GAN** invents "
+        "new pictures from random numbers in one pass, a **VAE** squeezes a picture into a few numbers and redraws it "
+        "from them, and a **flow** model (the idea behind diffusion) walks from noise to a picture in a few small "
+        "steps. Each tab lets you try one thing: make new pictures, morph one into another, have your own picture "
+        "redrawn, compare the models, or watch how they learned."),
+    "ui.tab.sample": "Sample",
+    "ui.tab.interpolate": "Interpolate",
+    "ui.tab.reconstruct": "Reconstruct",
+    "ui.tab.compare": "Compare",
+    "ui.tab.train": "Train status",
+    "ui.explain.title": "What am I looking at?",
+    "ui.explain.sample": (
+        "Each picture is new: the model turns a handful of random numbers (fixed by the **seed**) into an image of "
+        "the class you ask for. The same seed always gives the same pictures, so you can share them. "
+        "**Temperature** scales the random numbers: low gives typical, tidy pictures, high gives odder ones."),
+    "ui.explain.interpolate": (
+        "A morph from A to B, drawn as a row of frames. Between two seeds the model walks through its random "
+        "numbers; between two classes it blends what it is asked to draw; between two pictures it blends their "
+        "codes. Smooth frames mean the model has learned a smooth space of pictures, not a list of copies."),
+    "ui.explain.reconstruct": (
+        "Your picture goes in, the model squeezes it into its code and draws it again. The VAE keeps only a few "
+        "numbers, so it redraws the gist; the flow model keeps everything, so the round trip is nearly exact. "
+        "The bright spots in the difference show what was lost."),
+    "ui.explain.compare": (
+        "The three kinds of model draw the same class from the same seed, side by side. Under each: how often a "
+        "classifier recognises the class, how far its pictures are from real ones (Frechet distance; lower is "
+        "better) and how long a picture takes on this server."),
+    "ui.explain.train": (
+        "How each model learned, epoch by epoch (one epoch: one pass over the 60,000 training pictures). The "
+        "curves show its losses and quality; the grid shows what it drew from the same random numbers after each "
+        "epoch, so you can watch the pictures sharpen."),
+    # ---- shared pickers ------------------------------------------------------------------
+    "ui.sample.model": "Model",
+    "ui.sample.dataset": "Pictures of",
+    "ui.family.gan": "GAN",
+    "ui.family.vae": "VAE",
+    "ui.family.flow": "Flow",
+    "ui.dataset.mnist": "digits",
+    "ui.dataset.fashion": "fashion",
+    "ui.checkpoint.label": "Checkpoint",
+    "ui.checkpoint.bundled": "demo model",
+    "ui.class.every": "every class",
+    "ui.class.fashion.0": "T-shirt/top",
+    "ui.class.fashion.1": "Trouser",
+    "ui.class.fashion.2": "Pullover",
+    "ui.class.fashion.3": "Dress",
+    "ui.class.fashion.4": "Coat",
+    "ui.class.fashion.5": "Sandal",
+    "ui.class.fashion.6": "Shirt",
+    "ui.class.fashion.7": "Sneaker",
+    "ui.class.fashion.8": "Bag",
+    "ui.class.fashion.9": "Ankle boot",
+    "ui.link.copy": "Copy link",
+    "ui.link.label": "Link to this result: it opens with these settings and draws the same picture",
+    # ---- sample --------------------------------------------------------------------------
+    "ui.sample.class": "Class",
+    "ui.sample.count": "How many (per class with 'every class')",
+    "ui.sample.seed": "Seed",
+    "ui.sample.random_seed": "Random seed",
+    "ui.sample.temperature": "Temperature (lower: more typical, higher: more varied)",
+    "ui.sample.steps": "Steps (more: slower, closer to the data)",
+    "ui.sample.guidance": "Guidance (1: none; higher: more like the class, less varied)",
+    "ui.sample.generate": "Generate",
+    "ui.sample.path_go": "Show the path from noise",
+    "ui.sample.out": "Samples",
+    "ui.sample.path_strip": "From noise (left) to picture (right), step by step",
+    "ui.sample.path_gif": "The same, animated (GIF)",
+    "ui.closest.title": "Is it copying its training data?",
+    "ui.closest.space": "Compare by",
+    "ui.closest.space_info": ("pixels: the pictures as they look; the classifier's features: what they show, as "
+                              "the evaluation classifier sees it"),
+    "ui.space.pixels": "pixels",
+    "ui.space.features": "the classifier's features",
+    "ui.closest.go": "Show the closest training images",
+    "ui.closest.out": "Each generated picture, then its nearest training images",
+    "ui.download.title": "Download a labelled dataset",
+    "ui.download.count": "How many to download",
+    "ui.download.format": "Format",
+    "ui.format.zip": "ZIP of PNGs + metadata.csv",
+    "ui.format.parquet": "Parquet (Hugging Face datasets)",
+    "ui.download.go": "Make the file",
+    "ui.download.file": ("Your file (same model, class, seed and settings as above; 'every class': balanced over "
+                         "the classes)"),
+    # ---- interpolate ---------------------------------------------------------------------
+    "ui.interpolate.mode": "Morph between",
+    "ui.mode.seeds": "two seeds",
+    "ui.mode.classes": "two classes",
+    "ui.mode.images": "two images",
+    "ui.interpolate.seed_a": "Seed A",
+    "ui.interpolate.seed_b": "Seed B",
+    "ui.interpolate.class_a": "Class A",
+    "ui.interpolate.class_b": "Class B",
+    "ui.interpolate.picture_a": "Picture A",
+    "ui.interpolate.picture_b": "Picture B",
+    "ui.interpolate.examples": "Test pictures",
+    "ui.interpolate.path": "Path",
+    "ui.path.spherical": "spherical",
+    "ui.path.linear": "linear",
+    "ui.interpolate.steps": "Steps",
+    "ui.interpolate.go": "Interpolate",
+    "ui.interpolate.frames": "Frames",
+    "ui.interpolate.gif": "Animation (GIF)",
+    # ---- reconstruct ---------------------------------------------------------------------
+    "ui.reconstruct.family_info": "VAE: through a few numbers. Flow: through its noise, and back.",
+    "ui.reconstruct.dataset": "Trained on",
+    "ui.reconstruct.upload": "Upload",
+    "ui.reconstruct.draw": "Draw",
+    "ui.reconstruct.picture": "Your picture",
+    "ui.reconstruct.go": "Reconstruct",
+    "ui.reconstruct.sketch": "Draw here",
+    "ui.reconstruct.go_sketch": "Reconstruct my drawing",
+    "ui.reconstruct.clean_go": "Clean up my drawing (flow)",
+    "ui.cleanup.title": "Clean up (flow model)",
+    "ui.cleanup.as": "Clean up as",
+    "ui.cleanup.strength": "Strength (low: keep your strokes; high: keep only the class)",
+    "ui.cleanup.upload_go": "Clean up the uploaded picture",
+    "ui.reconstruct.out": "Input, reconstruction and difference",
+    "ui.reconstruct.error": "Reconstruction error (mean pixel difference, 0 = perfect)",
+    "ui.reconstruct.verdict": "Verdict",
+    "ui.reconstruct.examples_mnist": "Test digits",
+    "ui.reconstruct.examples_fashion": "Test clothing",
+    # ---- compare -------------------------------------------------------------------------
+    "ui.compare.run": "Add one of your training runs",
+    "ui.compare.no_run": "none",
+    "ui.compare.go": "Compare",
+    "ui.compare.gallery": "The same seed, class and dataset, model by model",
+    "ui.compare.chart": "Quality against speed: lower is better on both axes",
+    "ui.compare.ms": "ms per image",
+    "ui.compare.frechet": "Frechet / floor",
+    "ui.compare.family": "family",
+    # ---- train status --------------------------------------------------------------------
+    "ui.train.checkpoint_runs": "Checkpoint (your training runs are run:<name>)",
+    "ui.train.refresh": "Refresh",
+    "ui.train.title": "Train a model",
+    "ui.train.run_name": "Run name (for Start)",
+    "ui.train.run_name_info": "letters, digits, - and _",
+    "ui.train.epochs": "Epochs",
+    "ui.train.batch": "Batch size",
+    "ui.train.lr": "Learning rate",
+    "ui.train.start": "Start",
+    "ui.train.stop": "Stop the picked run",
+    "ui.train.resume": "Resume the picked run",
+    "ui.train.off": ("Training from the page is turned off on this server: it is public (a shared link or a "
+                     "Hugging Face Space), and training would take its CPU from every visitor. Run the demo on "
+                     "your own machine (python app.py) to train, or start it with --allow-training."),
+    "ui.train.losses": "Training losses",
+    "ui.train.accuracy": "Accuracy (if measured)",
+    "ui.train.others": "Frechet distance, other measures",
+    "ui.train.epoch_axis": "epoch",
+    "ui.train.value_axis": "value",
+    "ui.train.series": "series",
+    "ui.train.epoch": "Epoch",
+    "ui.train.grid": "Fixed noise, one row per class, after this epoch",
+    "ui.train.runs_title": "Runs (as the train_status API reports them)",
+    "ui.train.runs": "Runs",
+
+    # ==== words the handlers write ==========================================================
+    # ---- what a message is about ---------------------------------------------------------
+    "msg.what.count": "How many",
+    "msg.what.download_count": "How many to download",
+    "msg.what.seed": "The seed",
+    "msg.what.seed_a": "Seed A",
+    "msg.what.seed_b": "Seed B",
+    "msg.what.temperature": "The temperature",
+    "msg.what.steps": "Steps",
+    "msg.what.frames": "Steps",
+    "msg.what.strength": "The strength",
+    "msg.what.epoch": "The epoch",
+    "msg.what.epochs": "Epochs",
+    "msg.what.batch_size": "Batch size",
+    "msg.what.learning_rate": "The learning rate",
+    "msg.what.family": "model family",
+    "msg.what.encoder": "model family (one that encodes pictures)",
+    "msg.what.dataset": "dataset",
+    "msg.what.interpolation": "interpolation",
+    "msg.what.path": "path",
+    "msg.what.space": "space",
+    "msg.what.format": "format",
+    "msg.what.solver": "solver",
+    "msg.what.picture": "picture",
+    "msg.what.first_picture": "first picture",
+    "msg.what.second_picture": "second picture",
+    # ---- errors --------------------------------------------------------------------------
+    "msg.error.ours": "Sorry, that went wrong on our side. Please try again, or try other settings.",
+    "msg.error.unknown_choice": "Unknown {what} {value}: choose one of {choices}.",
+    "msg.error.whole_number": "{what} must be a whole number from {lo} to {hi:,}; got {value}.",
+    "msg.error.number": "{what} must be a number above {lo:g} and at most {hi:g}; got {value}.",
+    "msg.error.guidance": ("Guidance must be a number from {lo:g} to {hi:g} (1: none, higher: more like the "
+                           "class); got {value}."),
+    "msg.error.no_model": "This demo has no {family} for {dataset} loaded.",
+    "msg.error.no_checkpoint": "No checkpoint called {checkpoint} for a {family} on {dataset}; choose one of: {names}.",
+    "msg.error.run_mismatch": ("The run '{name}' is a {run_family} trained on {run_dataset}, not a {family} on "
+                               "{dataset}: pick it with those settings."),
+    "msg.error.run_not_ready": ("The run '{name}' is {state}: its model can be used once it has finished or been "
+                                "stopped after at least one epoch."),
+    "msg.error.not_a_class": "{name} is not a class of {dataset}; choose one of: {classes}.",
+    "msg.error.no_picture": "Please give the {what}: upload one or pick an example.",
+    "msg.error.no_training_images": ("The training images of {dataset} are not on this server, so they cannot be "
+                                     "searched ({why}). Start the demo with --data-dir pointing at them, or let it "
+                                     "download them."),
+    "msg.error.one_pass": ("Only a flow model draws its pictures in steps; a {family} makes them in one pass. Pick "
+                           "Flow to see the path."),
+    "msg.error.cannot_encode": "A {family} cannot turn a picture into its code: pick {encoders} to morph between two pictures.",
+    "msg.error.empty_sketch": "The sketchpad is empty: draw a digit or a piece of clothing first.",
+    "msg.error.no_run": "No finished or stopped run called {run} on {dataset}; choose one of: {names}.",
+    "msg.error.no_runs_yet": "No finished or stopped run called {run} on {dataset}; none has finished an epoch yet.",
+    "msg.error.no_such_checkpoint": "No checkpoint called {name}; choose one of: {names}.",
+    # Messages of aigc.preprocess and aigc.runs, said again for the page (i18n.FOREIGN).
+    "msg.image.not_a_picture": ("That file is not a picture we can read. Please upload a PNG, JPEG, GIF, BMP or "
+                                "WebP image."),
+    "msg.image.missing": "The uploaded file has gone missing; please upload it again.",
+    "msg.image.transparent": "That picture is fully transparent: there is nothing on it to see.",
+    "msg.image.blank": ("That picture looks blank: we found nothing drawn on it. Draw or upload a dark shape on a "
+                        "light background (or light on dark)."),
+    "msg.image.no_pixels": "That picture has no pixels.",
+    "msg.image.too_many_pixels": "That picture is {w} x {h} pixels, too big to handle here. Please shrink it.",
+    "msg.image.too_many_bytes": "That picture is {mb} MB, too big to handle here. Please shrink it.",
+    "msg.runerror.one_at_a_time": "One run at a time: stop the run training now, or start yours when it is done.",
+    "msg.runerror.bad_name": ("Run name {name} is not allowed: use 1 to 64 letters, digits, '-' or '_', starting with a "
+                         "letter or digit."),
+    "msg.runerror.exists": "A run called '{name}' already exists: resume it, or choose another name.",
+    "msg.runerror.not_running": "That run is not running: there is nothing to stop.",
+    "msg.runerror.running": "That run is running already: there is nothing to resume.",
+    "msg.runerror.trained": ("'{name}' has trained {done} epochs already: to train it further, set Epochs above {done} "
+                        "and resume."),
+    "msg.runerror.unknown": "There is no run called {name}.",
+    # ---- model pickers and where the models came from --------------------------------------
+    "msg.checkpoint.run": "{name} (your run, {n} epoch{s})",
+    "msg.sources.loaded": "**Models loaded**: {parts}.",
+    "msg.sources.model": "{family} {dataset}",
+    "msg.sources.hub": "from the Hugging Face Hub ({repo}): {models}",
+    "msg.sources.bundled": "bundled with this demo: {models}",
+    "msg.sources.local": "from a folder on this server: {models}",
+    "msg.sources.run": "from a training run: {models}",
+    "msg.sources.other": "loaded another way ({repo}): {models}",
+    "msg.sources.paths": "Where each model was loaded from",
+    # ---- progress ------------------------------------------------------------------------
+    "msg.progress.drawing": "Drawing {n:,} pictures",
+    "msg.progress.drawing_flow": "Drawing {n:,} pictures, {steps} steps each",
+    "msg.progress.path": "Following the flow, {steps} steps",
+    "msg.progress.frames": "Drawing {n} frames",
+    "msg.progress.encoding": "Turning the two pictures into codes",
+    "msg.progress.round_trip": "Running the flow backwards to the picture's noise, then forwards again",
+    "msg.progress.cleanup": "Adding noise, then following the flow back",
+    "msg.progress.loading_images": "Loading the training images (once)",
+    "msg.progress.features": "The classifier's view of every training image (once, then cached)",
+    "msg.progress.searching": "Drawing the pictures and searching",
+    "msg.progress.compare": "{name}: drawing",
+    # ---- sample: is it copying? ----------------------------------------------------------
+    "msg.space.pixels": "in pixel space (Euclidean distance of the 784 gray levels)",
+    "msg.space.features": "in the evaluation classifier's feature space (Euclidean, its 128 features)",
+    "msg.closest.title": "Nearest of {n:,} training images, {space}",
+    "msg.closest.generated": "generated",
+    "msg.closest.median": ("{q} pictures, searched {space}: the median distance to the nearest training image "
+                           "is {d:.2f}"),
+    "msg.closest.reference": ("; real test images, which the model never saw, sit at {ref:.2f} (median, from the "
+                              "checkpoint's evaluation)."),
+    "msg.closest.end": ".",
+    "msg.closest.copies": (" {copies} of {q} have a nearest training image much closer than the second nearest "
+                           "(d1/d2 < 1/3), the sign of a copy (Gu et al. 2023)."),
+    "msg.closest.no_copies": (" None has a nearest training image much closer than the second nearest (d1/d2 < 1/3, "
+                              "the sign of a copy in Gu et al. 2023): no sign of copying here."),
+    # ---- interpolate: the strip's words --------------------------------------------------
+    "msg.strip.seed": "seed {seed}",
+    "msg.strip.picture_a": "picture A",
+    "msg.strip.picture_b": "picture B",
+    "msg.strip.class_fixed": "class {name}, {path} path",
+    "msg.strip.seed_fixed": "seed {seed}, {path} path",
+    "msg.strip.codes": "{family} codes, {path} path",
+    # ---- reconstruct ---------------------------------------------------------------------
+    "msg.panel.sees": "what the {family} sees",
+    "msg.panel.reconstruction": "its reconstruction",
+    "msg.panel.round_trip": "noise, then back (ODE)",
+    "msg.panel.difference": "difference (bright: wrong)",
+    "msg.panel.your_drawing": "your drawing, as the model sees it",
+    "msg.panel.cleaned": "cleaned up as {name}",
+    "msg.verdict.what.mnist": "digits",
+    "msg.verdict.what.fashion": "clothing pictures",
+    "msg.verdict.measured": "On real test {what} the error is typically {typical:.3f}.",
+    "msg.verdict.assumed": "A typical error on real test {what} is about {typical:.2f}.",
+    "msg.verdict.good": "Good: the model redraws this about as well as real test {what}. {where}",
+    "msg.verdict.fair": "Fair: recognisable, but rougher than real test {what}. {where}",
+    "msg.verdict.poor": ("Poor: this is unlike the {what} the model learned from, so it redraws it as the nearest "
+                         "thing it knows. {where}"),
+    "msg.verdict.flow": ("Round trip through the flow: error {error:.4f}. A flow model can run its path backwards, so "
+                         "the picture's own noise leads back to it; what is lost is only the solver's step error, "
+                         "not detail.{beside}"),
+    "msg.verdict.vae_beside": " The VAE, which must squeeze it into {z} numbers, redraws it with an error of {error:.3f}.",
+    "msg.cleanup.note": ("Noise at strength {strength:.2f} was added to your drawing, then the flow model followed its "
+                         "path back to a clean picture of {name}. Lower strength keeps more of your strokes; higher "
+                         "keeps only the class."),
+    # ---- compare -------------------------------------------------------------------------
+    "msg.compare.your_run": "your run {name}",
+    "msg.caption.accuracy": "class accuracy {v:.1%}",
+    "msg.caption.frechet_ratio": "Frechet {v:.1f}x floor",
+    "msg.caption.precision_recall": "precision {p:.2f} / recall {r:.2f}",
+    "msg.caption.quick_accuracy": "class accuracy {v:.1%} (quick check)",
+    "msg.caption.quick_frechet": "Frechet {v:.1f} (quick check)",
+    "msg.caption.not_evaluated": "not evaluated",
+    "msg.caption.ms": "{v:.1f} ms per image",
+    "msg.caption.parameters": "{v:.2f}M parameters",
+    "msg.column.checkpoint": "checkpoint",
+    "msg.column.passes": "network passes",
+    "msg.column.ms": "ms per image",
+    "msg.column.parameters": "parameters",
+    "msg.column.accuracy": "class accuracy",
+    "msg.column.frechet_ratio": "Frechet / floor",
+    "msg.column.precision": "precision",
+    "msg.column.recall": "recall",
+    "msg.column.copies": "copies (d1/d2 < 1/3)",
+    "msg.column.nearest": "nearest training image, median (test images)",
+    "msg.column.cas": "CAS (real data)",
+    "msg.compare.footnote": (
+        "Class accuracy, Frechet distance (as a multiple of the real-data floor), precision and recall, copies, "
+        "nearest-neighbour distances and CAS: `python -m aigc.evaluate` on 10,000 samples, from each checkpoint's "
+        "metrics.json. ms per image: `sample(64)` timed on this server when first asked. Network passes: per "
+        "picture, at the default settings (a flow model's guidance adds a batch, not a pass)."),
+    # ---- train status --------------------------------------------------------------------
+    "msg.train.epoch_slider": "Epoch (1 to {n})",
+    "msg.train.none_yet": "none yet",
+    "msg.train.log_axis": "log10 (1 = 10, 2 = 100, 3 = 1,000)",
+    "msg.train.log_scale": "Log scale.",
+    "msg.train.floor_unknown": ("Log scale. Real-data floor unknown: it comes from the checkpoint's evaluation "
+                                "(python -m aigc.evaluate), and this one has none."),
+    "msg.train.floor": ("Log scale. Flat line: the real-data floor, {floor:g}, the distance real training images "
+                        "reach to the test images in this checkpoint's evaluation{each}. The per-epoch check "
+                        "compares 2,000 images and reads higher, so its curve levels off above the floor."),
+    "msg.train.floor_each": ", {n:,} each",
+    "msg.train.started": ("Started '{name}': {epochs} epochs in the background. You can close this page; the run "
+                          "goes on, and this tab shows where it stands when you come back."),
+    "msg.train.stopping": ("Stopping '{name}' after the step in progress. Its last finished epoch ({done}) is kept "
+                           "as a checkpoint; Resume continues from epoch {next}."),
+    "msg.train.resumed": "Resumed '{name}' from epoch {next} of {epochs}, in the background.",
+    "msg.facts.not_yet": "**{name}**: no epoch has finished yet.",
+    "msg.facts.fact": "fact",
+    "msg.facts.value": "value",
+    "msg.facts.family": "family",
+    "msg.facts.dataset": "dataset",
+    "msg.facts.epochs": "epochs",
+    "msg.facts.epochs_value": "{epochs} ({steps:,} steps)",
+    "msg.facts.parameters": "parameters",
+    "msg.facts.wall_time": "wall time",
+    "msg.facts.minutes": "{m:.1f} min",
+    "msg.facts.device": "device",
+    "msg.facts.date": "date",
+    "msg.facts.settings": "batch size, learning rate, seed",
+    "msg.metrics.not_yet": "Evaluation metrics appear here once the checkpoint has been evaluated.",
+    "msg.metrics.unreadable": "metrics.json is being written or is unreadable; refresh in a moment.",
+    "msg.metrics.heading": "**Evaluation**",
+    "msg.metrics.metric": "metric",
+    "msg.metrics.coverage": ("Coverage: precision {p:.2f} / recall {r:.2f}{ref}. Low recall means mode collapse: the "
+                             "model draws too few kinds of picture."),
+    "msg.metrics.coverage_real": " (real data: {p:.2f} / {r:.2f})",
+    "msg.metric.class_accuracy": "class accuracy: samples the classifier recognises as the class asked for",
+    "msg.metric.frechet": "Frechet distance of samples to test images (lower: closer to real)",
+    "msg.metric.frechet_floor": "Frechet distance of real training images to test images (the floor)",
+    "msg.metric.frechet_ratio": "Frechet distance / floor (1 = as close as real data)",
+    "msg.metric.nelbo": "negative ELBO on the test set, nats (lower: better)",
+    "msg.metric.nll_iw": "importance-weighted negative log-likelihood bound, nats",
+    "msg.metric.reconstruction_mse": "reconstruction mean squared error",
+    "msg.metric.reconstruction_class_accuracy": "class accuracy of reconstructions",
+    "msg.metric.precision": ("precision: samples that fall among real images (k=3 neighbourhoods of the "
+                             "classifier's features)"),
+    "msg.metric.recall": "recall: real images the samples cover (low: mode collapse, the model draws too few kinds)",
+    "msg.metric.precision_real": "precision of real training images against the test images (the reference)",
+    "msg.metric.recall_real": "recall of real training images against the test images (the reference)",
+    "msg.metric.copy_share": ("samples whose nearest training image is much closer than the second (d1/d2 < 1/3): "
+                              "copies"),
+    "msg.metric.copy_share_real": "the same for real test images (the reference)",
+    "msg.metric.nn_distance": "median distance of a sample to its nearest training image (pixels)",
+    "msg.metric.nn_distance_real": "the same for real test images (pixels; a copying model sits well below)",
+    "msg.metric.cas": "Classification Accuracy Score: a classifier trained on samples, tested on real test images",
+    "msg.metric.cas_real": "the same classifier trained on real training images (the reference)",
+    # The plotted series: the losses as aigc.families names them, history columns, the floor.
+    "msg.series.discriminator": "discriminator",
+    "msg.series.generator": "generator",
+    "msg.series.total (-ELBO)": "total (-ELBO)",
+    "msg.series.reconstruction": "reconstruction",
+    "msg.series.KL": "KL",
+    "msg.series.flow matching (velocity MSE)": "flow matching (velocity MSE)",
+    "msg.series.cross-entropy": "cross-entropy",
+    "msg.series.class_accuracy": "class_accuracy",
+    "msg.series.test_accuracy": "test_accuracy",
+    "msg.series.reconstruction_class_accuracy": "reconstruction_class_accuracy",
+    "msg.series.frechet": "frechet",
+    "msg.series.real-data floor": "real-data floor",
+    # ---- training runs: the progress bar -------------------------------------------------
+    "msg.state.starting": "starting",
+    "msg.state.running": "training",
+    "msg.state.stopping": "stopping",
+    "msg.state.finished": "finished",
+    "msg.state.stopped": "stopped",
+    "msg.state.interrupted": "interrupted",
+    "msg.state.failed": "failed",
+    "msg.run.what": "'{name}' ({family} on {dataset})",
+    "msg.run.starting": "{what} is starting (loading data, building the model), {epochs} epochs",
+    "msg.run.where": "epoch {epoch} of {epochs}",
+    "msg.run.where_step": "epoch {epoch} of {epochs}, step {step:,} of {steps:,}",
+    "msg.run.stopping": "{what} is stopping after the step in progress ({where})",
+    "msg.run.running": "{what} is running: {where}; {left}",
+    "msg.run.left": "it should finish in {duration}",
+    "msg.run.left_unknown": "time left not known yet",
+    "msg.duration.s": "about {s} s",
+    "msg.duration.min": "about {m} min",
+    "msg.duration.h": "about {h} h",
+    "msg.duration.h_min": "about {h} h {m} min",
+    "msg.run.done": "{done} of {epochs} epochs done",
+    "msg.run.finished": "{what} finished: {done}",
+    "msg.run.stopped": "{what} was stopped: {done}; resume continues from epoch {next}",
+    "msg.run.interrupted": "{what} was interrupted ({why}): {done}; resume continues from epoch {next}",
+    "msg.run.failed": "{what} failed: {why}",
+    "msg.run.gone": "its process is gone",
+    "msg.run.see_log": "see train.log",
+    "msg.run.pick_to_follow": "Pick run:{name} above to follow its curves.",
+    # ---- links ---------------------------------------------------------------------------
+    "msg.link.title": "Link",
+    "msg.link.missing": "{name} (missing)",
+    "msg.link.reset": "Some of this link's settings could not be used, so their defaults are shown: {fields}.",
+    "msg.link.pictures": "The two pictures are not part of a link: upload or pick them again.",
+}
