@@ -430,3 +430,24 @@ def test_readme_screenshots(bundled_url, browser, shots, locale):
     assert (shots / f"screenshot-{lang}.png").stat().st_size < 200_000
     no_error_toast(pg)
     close_page(pg, errors)
+
+
+def test_compare_tab_shows_every_family_and_its_chart(bundled_url, browser, shots):
+    """The bundled checkpoints side by side, each captioned with its measured
+    numbers, and the chart of quality against speed with a point per checkpoint."""
+    pg, errors = open_page(browser, bundled_url)
+    pg.get_by_role("tab", name="Compare").click()
+    chart = pg.locator("#compare-chart")
+    expect(chart.locator("canvas, svg").first).to_be_visible()       # drawn on opening the tab
+    pg.locator("#compare-go").click()
+    thumbs = pg.locator("#compare-out img")
+    expect(thumbs).to_have_count(3, timeout=120_000)   # the first comparison also times each model once
+    pg.wait_for_function("() => [...document.querySelectorAll('#compare-out img')]"
+                         ".every(i => i.complete && i.naturalWidth > 0)")
+    captions = pg.locator("#compare-out").inner_text()
+    for family in ("GAN", "VAE", "Flow"):
+        assert re.search(rf"{family} · class accuracy \d+\.\d% · Frechet [\d.]+x floor", captions), captions
+    expect(pg.locator("#compare-table table tr")).to_have_count(4)    # a header and a row per family
+    no_error_toast(pg)
+    pg.screenshot(path=shots / "compare.png", full_page=True)
+    close_page(pg, errors)
