@@ -470,33 +470,3 @@ def test_plain_upload_errors_turns_gradios_own_failure_into_words(tmp_path):
     Image.new("L", (5, 5)).save(good)
     assert image.preprocess(ImageData(path=str(good), orig_name="ok.png")) == str(good)
 
-
-def test_a_request_alone_gets_every_core_and_a_crowd_one_each():
-    import threading
-
-    import torch
-
-    from aigc.demo.common import CoreShare
-
-    share, seen = CoreShare(cores=2), {}
-    before = torch.get_num_threads()
-    with share.claim():
-        seen["alone"] = torch.get_num_threads()
-        with share.claim():   # a handler calling another: still one request
-            seen["nested"] = torch.get_num_threads()
-        started, release = threading.Event(), threading.Event()
-
-        def other():
-            with share.claim():
-                seen["second"] = torch.get_num_threads()
-                started.set()
-                release.wait(10)
-
-        t = threading.Thread(target=other)
-        t.start()
-        started.wait(10)
-        assert share.running == 2
-        release.set()
-        t.join()
-    assert seen == {"alone": 2, "nested": 2, "second": 1}
-    assert torch.get_num_threads() == before and share.running == 0

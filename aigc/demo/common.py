@@ -13,13 +13,11 @@ the server keeps serving.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import logging
 import math
 import os
-import threading
 
 import gradio as gr
 import numpy as np
@@ -67,47 +65,6 @@ def serving_threads(concurrency: int | None = None, cores: int | None = None) ->
     return concurrency, max(1, cores // concurrency)
 
 
-class CoreShare:
-    """The torch threads of the request running now: every core while it runs
-    alone, its share (serving_threads) once others run too. A visitor alone
-    on the server gets a flow grid in about half the time (0.8 s instead of
-    1.6 s on 2 cores); a crowd still gets one thread each, as many requests
-    as cores. Counted per outermost handler call (a handler calling another
-    is one request); the thread's previous count comes back afterwards."""
-
-    def __init__(self, cores: int | None = None):
-        self.cores = cores or os.cpu_count() or 1
-        self.running = 0
-        self._lock = threading.Lock()
-        self._local = threading.local()
-
-    @contextlib.contextmanager
-    def claim(self):
-        depth = getattr(self._local, "depth", 0)
-        self._local.depth = depth + 1
-        if depth:   # inside another handler of this request: its threads
-            try:
-                yield
-            finally:
-                self._local.depth = depth
-            return
-        with self._lock:
-            self.running += 1
-            alone = self.running == 1
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.cores if alone else serving_threads(cores=self.cores)[1])
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
-            with self._lock:
-                self.running -= 1
-            self._local.depth = depth
-
-
-CORES = CoreShare()
-
-
 def friendly(fn):
     """gr.Error passes through, an i18n.Problem said in the caller's
     language (the handler's `lang` argument: the page's; an API call's is
@@ -125,8 +82,7 @@ def friendly(fn):
             except TypeError:   # arguments that do not fit: fn itself says so below
                 pass
         try:
-            with CORES.claim():
-                return fn(*args, **kwargs)
+            return fn(*args, **kwargs)
         except Problem as e:
             raise gr.Error(clip(e.say(lang), MAX_MESSAGE)) from None
         except gr.Error as e:
