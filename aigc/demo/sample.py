@@ -52,13 +52,8 @@ class SampleTab:
         flow model's solver steps and classifier-free guidance (None: its
         defaults; other families ignore them). lang: the language of the
         class names written in it (the page's; API callers: English)."""
-        model = self.catalog.model(family, dataset, checkpoint)
-        n = check_int(count, 1, MAX_COUNT, Text("msg.what.count"))
-        seed = check_int(seed, 0, MAX_SEED, Text("msg.what.seed"))
-        t = check_number(temperature, 0.0, 2.0, Text("msg.what.temperature"))
-        sampler = sampler_settings(model, steps, guidance)
-        if class_name != EVERY_CLASS:
-            self.catalog.class_index(model, class_name)
+        model, n, seed, t, sampler = self._checked(family, dataset, class_name, count, seed, temperature,
+                                                   checkpoint, steps, guidance)
         names, font = self.lettering.classes(model, lang)
         key = ("sample", self.catalog.token(model), class_name, n, seed, t, tuple(sorted(sampler.items())), names)
         return self.catalog.results.get(key, lambda: self._sample(model, class_name, n, seed, t, sampler, names, font,
@@ -92,6 +87,19 @@ class SampleTab:
             progress(0.0, desc=words)
         return model.sample(n, c, seed, t, **sampler), torch.full((n,), c)  # (n, 1, 28, 28), (n,)
 
+    def _checked(self, family, dataset, class_name, count, seed, temperature, checkpoint, steps, guidance,
+                 most: int = MAX_COUNT, count_what: str = "msg.what.count"):
+        """The settings of a grid, checked -> (model, count, seed, temperature,
+        sampler settings); a class name must be the model's (or every class)."""
+        model = self.catalog.model(family, dataset, checkpoint)
+        n = check_int(count, 1, most, Text(count_what))
+        seed = check_int(seed, 0, MAX_SEED, Text("msg.what.seed"))
+        t = check_number(temperature, 0.0, 2.0, Text("msg.what.temperature"))
+        sampler = sampler_settings(model, steps, guidance)
+        if class_name != EVERY_CLASS:
+            self.catalog.class_index(model, class_name)
+        return model, n, seed, t, sampler
+
     # ---- is it copying? --------------------------------------------------------
     @friendly
     def closest(self, family: str, dataset: str, class_name: str, count: int, seed: int, temperature: float,
@@ -102,14 +110,9 @@ class SampleTab:
         NEIGHBOURS_K nearest of the 60,000 training images with their
         distances; a Markdown summary). space: "pixels" or "features" (the
         evaluation classifier's), named in both outputs."""
-        model = self.catalog.model(family, dataset, checkpoint)
-        n = check_int(count, 1, MAX_COUNT, Text("msg.what.count"))
-        seed = check_int(seed, 0, MAX_SEED, Text("msg.what.seed"))
-        t = check_number(temperature, 0.0, 2.0, Text("msg.what.temperature"))
+        model, n, seed, t, sampler = self._checked(family, dataset, class_name, count, seed, temperature,
+                                                   checkpoint, steps, guidance)
         space = check_choice(space, NEIGHBOUR_SPACES, Text("msg.what.space"))
-        sampler = sampler_settings(model, steps, guidance)
-        if class_name != EVERY_CLASS:
-            self.catalog.class_index(model, class_name)
         names, _ = self.lettering.classes(model, lang)
         words_lang, font = self.lettering.pick(lang)
         key = ("closest", self.catalog.token(model), class_name, n, seed, t, space, tuple(sorted(sampler.items())),
@@ -182,12 +185,9 @@ class SampleTab:
         classes with "every class"."""
         from ..export import MAX_DOWNLOAD, download_file
 
-        model = self.catalog.model(family, dataset, checkpoint)
-        n = check_int(count, 1, MAX_DOWNLOAD, Text("msg.what.download_count"))
-        seed = check_int(seed, 0, MAX_SEED, Text("msg.what.seed"))
-        t = check_number(temperature, 0.0, 2.0, Text("msg.what.temperature"))
+        model, n, seed, t, sampler = self._checked(family, dataset, class_name, count, seed, temperature,
+                                                   checkpoint, steps, guidance, MAX_DOWNLOAD, "msg.what.download_count")
         fmt = check_choice(fmt, DOWNLOAD_FORMATS, Text("msg.what.format"))
-        sampler = sampler_settings(model, steps, guidance)
         label = None if class_name == EVERY_CLASS else self.catalog.class_index(model, class_name)
         key = ("download", self.catalog.token(model), class_name, n, seed, t, fmt, tuple(sorted(sampler.items())))
 
