@@ -144,7 +144,7 @@ def test_whole_floats_from_the_api_are_accepted(studio):
 def test_an_unexpected_failure_is_an_apology_not_a_traceback(studio, monkeypatch, caplog):
     def broken(*a, **k):
         raise RuntimeError("CUDA out of memory at 0xdeadbeef")
-    monkeypatch.setattr(studio.models[("gan", "mnist")], "sample", broken)
+    monkeypatch.setattr(studio.models[("gan", "mnist")], "generate", broken)
     with pytest.raises(gr.Error) as e:
         studio.sample("gan", "mnist", "3", 4, 0, 1.0)
     assert "went wrong on our side" in e.value.message and "0xdeadbeef" not in e.value.message
@@ -159,10 +159,10 @@ def test_a_large_grid_or_a_flow_model_reports_its_progress(studio):
         seen.append((p, desc))
 
     studio.sample("vae", "fashion", EVERY_CLASS, 20, 3, 1.0, progress=progress)   # 200 pictures: class by class
-    assert [p for p, _ in seen] == [c / 10 for c in range(10)] and seen[0][1] == "Drawing 200 pictures"
+    assert [p for p, _ in seen] == [c / 10 for c in range(11)] and seen[0][1] == "Drawing 200 pictures"
     seen.clear()
     studio.sample("flow", "mnist", "3", 2, 3, 1.0, "bundled", 3, 1.0, progress=progress)   # a flow model: its steps
-    assert seen == [(0.0, "Drawing 2 pictures, 3 steps each")]
+    assert seen == [(0.0, "Drawing 2 pictures, 3 steps each"), (1.0, "Drawing 2 pictures, 3 steps each")]
     seen.clear()
     studio.sample("gan", "mnist", "3", 4, 3, 1.0, progress=progress)               # quick: nothing to report
     assert seen == []

@@ -190,7 +190,7 @@ def _set_locale_js() -> str:
         const page = document.querySelector('script[src*="/assets/index-"]');
         const name = {json.dumps(_core_module())};
         const url = name ? new URL(name, page ? page.src : new URL("assets/", document.baseURI)).href
-            : performance.getEntriesByType("resource").map(e => e.name).find(n => /\/core-[^/]+\.js$/.test(n));
+            : performance.getEntriesByType("resource").map(e => e.name).find(n => /\\/core-[^/]+\\.js$/.test(n));
         const core = url ? await import(url) : {{}};
         if (!core.changeLocale) return;
         core.changeLocale(locale);

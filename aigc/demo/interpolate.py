@@ -15,6 +15,7 @@ from .common import (BUNDLED_CHOICE, ENCODERS, INTERPOLATIONS, MAX_SEED, PATHS, 
                      friendly, sampler_settings)
 from .i18n import DEFAULT, Problem, Text, class_label, say
 from .lettering import Lettering
+from .rows import POOL as ROW_POOL
 
 STRIP_COLUMNS = 12       # frames per row of the interpolation strip
 GIF_LOOP_MS = 3000       # one back-and-forth of the animation, spread over its frames
@@ -76,7 +77,8 @@ class InterpolateTab:
             za = latent.seed_noise(seed_a, 1, model.z_dim)                          # (1, z_dim)
             if mode == "seeds":
                 zb = latent.seed_noise(b, 1, model.z_dim)
-                frames = model.generate(latent.interpolate(za, zb, steps, path), ca, **sampler)
+                frames = ROW_POOL.generate(model, latent.interpolate(za, zb, steps, path),   # (steps, 1, 28, 28)
+                                           torch.full((steps,), ca), **sampler)
             else:
                 weights = latent.class_mix(ca, b, len(model.classes), steps, path)  # (steps, K)
                 frames = morph.generate_mixed(model, za.expand(steps, -1), weights, **sampler)

@@ -17,6 +17,7 @@ from .common import (BUNDLED_CHOICE, DOWNLOAD_FORMATS, EVERY_CLASS, MAX_COUNT, M
                      check_int, check_number, friendly, picture, sampler_settings)
 from .i18n import DEFAULT, Problem, Text, say
 from .lettering import Lettering
+from .rows import POOL as ROW_POOL, row_blocks
 
 PATH_SAMPLES = 8         # pictures whose path from noise is shown
 PATH_FRAME_MS = 180      # per step of the path animation; the finished picture is held longer
@@ -67,25 +68,23 @@ class SampleTab:
     def _images(self, model, class_name: str, n: int, seed: int, t: float, sampler: dict, progress=None,
                 lang: str = DEFAULT):
         """The grid's pictures and classes -> (images (N, 1, 28, 28), labels (N,)).
-        Every class is drawn a class at a time, each block as a one-class grid
-        would draw it, so that a large grid (or any a flow model draws in
-        many steps) can report its progress to `progress` between blocks."""
+        Drawn in blocks of rows (aigc.demo.rows), each class's as a one-class
+        grid would draw it; a large grid (or any a flow model draws in many
+        steps) reports its progress to `progress` as blocks finish."""
         k = len(model.classes) if class_name == EVERY_CLASS else 1
         steps = sampler.get("steps")
         words = say(lang, "msg.progress.drawing_flow" if steps else "msg.progress.drawing", n=k * n, steps=steps)
         report = progress is not None and (steps is not None or k * n > CHUNK)
-        if class_name == EVERY_CLASS:
-            z = latent.seed_noise(seed, n, model.z_dim) * t                  # (n, z_dim): the same for every class
-            blocks = []
-            for c in range(k):                                               # block c is class c
-                if report:
-                    progress(c / k, desc=words)
-                blocks.append(model.generate(z, torch.full((n,), c), **sampler))
-            return torch.cat(blocks), torch.arange(k).repeat_interleave(n)  # (k n, 1, 28, 28), (k n,)
-        c = self.catalog.class_index(model, class_name)
+        classes = list(range(k)) if class_name == EVERY_CLASS else [self.catalog.class_index(model, class_name)]
+        z = latent.seed_noise(seed, n, model.z_dim) * t      # (n, z_dim): as model.sample draws it, the same for every class
+        # block = (class, rows): each class's rows cut as a one-class grid cuts them, so picture i of
+        # class c is the same in both grids; the blocks run side by side on a quiet server (aigc.demo.rows)
+        blocks = [(c, s) for c in classes for s in row_blocks(n)]
         if report:
             progress(0.0, desc=words)
-        return model.sample(n, c, seed, t, **sampler), torch.full((n,), c)  # (n, 1, 28, 28), (n,)
+        images = ROW_POOL.map(lambda b: model.generate(z[b[1]], torch.full((len(z[b[1]]),), b[0]), **sampler),
+                              blocks, (lambda done: progress(done, desc=words)) if report else None)
+        return torch.cat(images), torch.tensor(classes).repeat_interleave(n)   # (k n, 1, 28, 28), (k n,)
 
     def _checked(self, family, dataset, class_name, count, seed, temperature, checkpoint, steps, guidance,
                  most: int = MAX_COUNT, count_what: str = "msg.what.count"):
