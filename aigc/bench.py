@@ -338,7 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         q = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
         lo, hi = getattr(m, "guidance_interval", (0.0, 1.0))
         sampler = (f" ({m.default_steps} {m.default_solver} steps, guidance {m.default_guidance:g} "
-                   f"for t in [{lo:g}, {hi:g}], a guided pass a batch of 2)") if f.takes_guidance else ""
+                   f"for t in [{lo:g}, {hi:g}], a guided pass a batch of 2"
+                   + (f"; pictures the critic doubts drawn again, up to {m.critic_candidates} draws"
+                      if getattr(m, "critic_candidates", 1) > 1 else "") + ")") if f.takes_guidance else ""
         print(f"| {name} | {passes}{sampler} | {ms:.2f} | {q.get('frechet_ratio', '?')} | {q.get('class_accuracy', '?')} |")
     if tmp is not None:
         tmp.cleanup()

@@ -120,7 +120,7 @@ def make_card(folder: str | Path, name: str, repo_id: str | None = None) -> Mode
               f"| date | {f['date']} |"]
     if len(f["phases"]) > 1:
         lines += [f"| schedule | {schedule_text(f['phases'], f['epochs'])} |"]
-    lines += [""]
+    lines += [""] + sampling_text(json.loads((folder / "config.json").read_text()))
     if metrics:
         lines += ["## Evaluation", "", "| metric | value |", "| --- | --- |"]
         lines += [f"| {k} | {v} |" for k, v in metrics.items() if not isinstance(v, (dict, list))]
@@ -138,6 +138,19 @@ def make_card(folder: str | Path, name: str, repo_id: str | None = None) -> Mode
                   f"![samples](samples/{grids[-1].name})", ""]
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
 
+
+def sampling_text(config: dict) -> list[str]:
+    """A flow model's sampler defaults, from its config.json, as card lines ([] for the others)."""
+    if "default_steps" not in config:
+        return []
+    lo, hi = config.get("guidance_interval", (0.0, 1.0))
+    text = (f"By default: {config['default_steps']} {config['default_solver']} steps, classifier-free guidance "
+            f"{config['default_guidance']:g} for t in [{lo:g}, {hi:g}] (t = 0 is the noise, 1 the picture)")
+    if config.get("critic_candidates", 1) > 1:
+        text += (f"; a picture whose class the model's own critic (a small classifier of real pictures, "
+                 f"{config['critic_ch']} channels) rates below {config['critic_threshold']:g} is drawn again from "
+                 f"other noise, up to {config['critic_candidates']} draws, keeping the best-rated one")
+    return ["## Sampling", "", text + ". `m.sample(..., steps=, guidance=, solver=)` changes them per call.", ""]
 
 def evaluation_notes(m: dict) -> list[str]:
     """Plain-language lines under the evaluation table: coverage, copying and

@@ -196,7 +196,9 @@ def evaluate_model(model, classifier, train: ImageSet, test: ImageSet, *, sample
         out.update({"cas_real": round(cas_real, 4), "cas_epochs": cas_epochs, "cas_train_images": len(synthetic)})
     if family.takes_guidance:
         steps, guidance, solver = model.sampler_args(**sampler)
-        out.update({"steps": steps, "guidance": guidance, "solver": solver})
+        out.update({"steps": steps, "guidance": guidance, "solver": solver,
+                    "guidance_interval": list(getattr(model, "guidance_interval", (0.0, 1.0))),
+                    "critic_candidates": getattr(model, "critic_candidates", 1)})   # 1: no redraws
     gray = test.floats()
     if family.has_likelihood and likelihood:
         lik = metrics.vae_likelihood(model, binarize_once(gray), k=iw)

@@ -19,13 +19,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import latent
-from .model import GenerativeModel, Labels, check_images
+from .model import GenerativeModel, Labels, check_images, rebuilt
 from .recipe import Recipe, ema_update, frozen_copy
 
 SOLVERS = ("euler", "midpoint", "heun")
 MAX_STEPS = 100     # per call: more buys nothing visible at 28x28
 MAX_GUIDANCE = 10.0
 ROUND_TRIP_STEPS = 16   # image -> noise -> image: more steps than sampling, the error is the solver's
+MAX_CANDIDATES = 8      # draws per picture with a critic (critic_candidates)
+REDRAW_SEED = 1000      # redraw j's noise: the first noise permuted and sign-flipped by a fixed draw of seed 1000 + j
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -78,6 +80,32 @@ class Attention(nn.Module):
         return x + self.out(h.transpose(-1, -2).reshape(B, C, H, W))
 
 
+class Critic(nn.Module):
+    """A small classifier of finished pictures, (B, 1, 28, 28) in [0, 1] ->
+    class logits (B, K), fitted on the real training images (fit_critic).
+    It is the flow model's own, never the evaluation classifier, and it only
+    decides which of a picture's draws to keep."""
+
+    def __init__(self, classes: int, ch: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(1, ch, 3, padding=1), nn.SiLU(), nn.MaxPool2d(2),           # (B, ch, 14, 14)
+                                 nn.Conv2d(ch, 2 * ch, 3, padding=1), nn.SiLU(), nn.MaxPool2d(2),      # (B, 2ch, 7, 7)
+                                 nn.Flatten(), nn.Linear(2 * ch * 49, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def redraw_noise(z: torch.Tensor, j: int) -> torch.Tensor:
+    """Noise (n, 784) -> the noise of redraw j (n, 784): its entries permuted
+    and sign-flipped by a fixed draw. An orthogonal map, so N(0, I) again,
+    and made from z alone: a seed still gives one picture."""
+    g = torch.Generator().manual_seed(REDRAW_SEED + j)
+    perm = torch.randperm(z.shape[1], generator=g)
+    sign = torch.randint(0, 2, (z.shape[1],), generator=g).to(z.dtype) * 2 - 1
+    return z[:, perm.to(z.device)] * sign.to(z.device)
+
+
 class FlowModel(GenerativeModel, library_name="aigc", tags=["flow-matching", "aigc"]):
     """x_t (B, 1, 28, 28), t (B,), class y -> velocity (B, 1, 28, 28).
 
@@ -90,11 +118,10 @@ class FlowModel(GenerativeModel, library_name="aigc", tags=["flow-matching", "ai
 
     def __init__(self, *, classes: list[str], dataset: str = "", ch: int = 48, emb_dim: int = 128,
                  blocks: int = 2, default_steps: int = 4, default_guidance: float = 2.0,
-                 default_solver: str = "midpoint", guidance_interval: tuple[float, float] = (0.0, 1.0)):
+                 default_solver: str = "midpoint", guidance_interval: tuple[float, float] = (0.0, 1.0),
+                 critic_ch: int = 0, critic_candidates: int = 1, critic_threshold: float = 0.5):
         super().__init__(classes=classes, dataset=dataset, z_dim=28 * 28)
         self.ch, self.emb_dim, self.blocks = ch, emb_dim, blocks
-        self.set_objective(default_steps=default_steps, default_guidance=default_guidance,
-                           default_solver=default_solver, guidance_interval=guidance_interval)
         k = len(classes)
         self.time_mlp = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.class_emb = nn.Embedding(k + 1, emb_dim)          # row k: "no class" (label dropout)
@@ -110,6 +137,23 @@ class FlowModel(GenerativeModel, library_name="aigc", tags=["flow-matching", "ai
         self.out = nn.Conv2d(ch, 4, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        # critic_ch > 0: a small classifier of finished pictures (Critic; registered last, so the
+        # network's parameters keep their order). With critic_candidates above 1, a class-guided
+        # picture it gives less than critic_threshold for its class is
+        # drawn again from other noise (redraw_noise), up to critic_candidates draws, keeping the
+        # draw it rates highest: rejection sampling, so the class can hold with less guidance,
+        # and less guidance keeps more variety. Never used in training; fitted once (fit_critic).
+        if isinstance(critic_ch, bool) or not isinstance(critic_ch, int) or not 0 <= critic_ch <= 256:
+            raise ValueError(f"critic_ch must be a whole number from 0 (no critic) to 256, got {critic_ch!r}")
+        self.critic_ch = critic_ch
+        if critic_ch:
+            self.critic = Critic(k, critic_ch).requires_grad_(False)   # no gradient from the flow loss
+            self.register_buffer("critic_fitted", torch.zeros((), dtype=torch.bool))
+        else:
+            self.critic = None
+        self.set_objective(default_steps=default_steps, default_guidance=default_guidance,
+                           default_solver=default_solver, guidance_interval=guidance_interval,
+                           critic_candidates=critic_candidates, critic_threshold=critic_threshold)
 
     # The sampler's defaults are not part of the network: a resumed run (or a
     # tuning pass after training) may change them.
@@ -118,11 +162,22 @@ class FlowModel(GenerativeModel, library_name="aigc", tags=["flow-matching", "ai
     # velocity alone, one batch instead of two. Kynkaanniemi et al. 2024
     # ("Applying guidance in a limited interval") found guidance at the
     # noisiest times costs diversity and near the end does little.
-    OBJECTIVE_ARGS = ("default_steps", "default_guidance", "default_solver", "guidance_interval")
+    OBJECTIVE_ARGS = ("default_steps", "default_guidance", "default_solver", "guidance_interval",
+                      "critic_candidates", "critic_threshold")
 
     def set_objective(self, *, default_steps: int, default_guidance: float, default_solver: str,
-                      guidance_interval=(0.0, 1.0)) -> None:
+                      guidance_interval=(0.0, 1.0), critic_candidates: int = 1, critic_threshold: float = 0.5) -> None:
         self.check_sampler(default_steps, default_guidance, default_solver)
+        if isinstance(critic_candidates, bool) or not isinstance(critic_candidates, int) \
+                or not 1 <= critic_candidates <= MAX_CANDIDATES:
+            raise ValueError(f"critic_candidates must be a whole number from 1 to {MAX_CANDIDATES}, "
+                             f"got {critic_candidates!r}")
+        if critic_candidates > 1 and not self.critic_ch:
+            raise ValueError("critic_candidates above 1 needs a critic (critic_ch above 0)")
+        if isinstance(critic_threshold, bool) or not isinstance(critic_threshold, (int, float)) \
+                or not 0.0 <= critic_threshold < 1.0:
+            raise ValueError(f"critic_threshold must be a probability in [0, 1), got {critic_threshold!r}")
+        self.critic_candidates, self.critic_threshold = critic_candidates, float(critic_threshold)
         if not isinstance(guidance_interval, (list, tuple)) or len(guidance_interval) != 2 \
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in guidance_interval) \
                 or not 0.0 <= guidance_interval[0] <= guidance_interval[1] <= 1.0:
@@ -133,7 +188,9 @@ class FlowModel(GenerativeModel, library_name="aigc", tags=["flow-matching", "ai
         if self._hub_mixin_config is not None:   # so config.json carries them
             self._hub_mixin_config.update(default_steps=default_steps, default_guidance=float(default_guidance),
                                           default_solver=default_solver,
-                                          guidance_interval=list(self.guidance_interval))
+                                          guidance_interval=list(self.guidance_interval),
+                                          critic_candidates=critic_candidates,
+                                          critic_threshold=float(critic_threshold))
 
     @property
     def null_class(self) -> int:
@@ -241,6 +298,63 @@ class FlowModel(GenerativeModel, library_name="aigc", tags=["flow-matching", "ai
                 path.append(x)
         return x
 
+    def critic_scores(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The critic's probability of class y (B,) for pictures x (B, 1, 28, 28)
+        in model space [-1, 1] -> (B,)."""
+        logits = self.critic(to_unit(x).to(self.device))                          # (B, K)
+        return logits.float().softmax(1).gather(1, y[:, None]).squeeze(1)
+
+    def _redraw_doubtful(self, z, x, y, path, **sampler):
+        """Draws again the pictures of x (n, 1, 28, 28) whose class y (n,) the
+        critic doubts, from redraw_noise(z, j), j = 1 .. candidates - 1, and
+        keeps each row's best-rated draw; `path` (steps + 1 states) follows."""
+        z = z.to(self.device, torch.float32)
+        best = self.critic_scores(x, y)                                             # (n,)
+        for j in range(1, self.critic_candidates):
+            rows = (best < self.critic_threshold).nonzero().flatten()
+            if not len(rows):
+                break
+            x0 = redraw_noise(z[rows], j).view(-1, 1, 28, 28)
+            steps_j = [x0] if path is not None else None
+            xj = self.integrate(x0, y[rows], path=steps_j, **sampler)
+            score = self.critic_scores(xj, y[rows])
+            better = score > best[rows]
+            rows, xj = rows[better], xj[better]
+            x, best = x.clone(), best.clone()
+            x[rows], best[rows] = xj, score[better]
+            if path is not None:
+                path = [p.clone().index_put_((rows,), q[better]) for p, q in zip(path, steps_j)]
+        return x, path
+
+    @torch.no_grad()
+    def fit_critic(self, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 2, batch: int = 128,
+                   lr: float = 2e-3, seed: int = 0) -> float:
+        """Fits the critic on real pictures x (N, 1, 28, 28) in [0, 1] with
+        classes y (N,) -> its accuracy on them at the end. Seeded; on the
+        model's device; the rest of the model is untouched."""
+        if self.critic is None:
+            raise ValueError("this model has no critic (critic_ch is 0)")
+        g = torch.Generator().manual_seed(seed)
+        y = torch.as_tensor(y, dtype=torch.long)
+        opt = torch.optim.Adam(self.critic.parameters(), lr=lr)
+        was_training = self.critic.training
+        self.critic.train().requires_grad_(True)
+        try:
+            with torch.enable_grad():
+                for _ in range(epochs):
+                    for idx in torch.randperm(len(x), generator=g).split(batch):
+                        loss = F.cross_entropy(self.critic(x[idx].to(self.device)), y[idx].to(self.device))
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        opt.step()
+        finally:
+            self.critic.train(was_training).requires_grad_(False)
+        self.critic.eval()
+        correct = sum(int((self.critic(x[i:i + 1000].to(self.device)).argmax(1).cpu() == y[i:i + 1000]).sum())
+                      for i in range(0, len(x), 1000))
+        self.critic_fitted.fill_(True)
+        return correct / len(x)
+
     def _labels(self, labels, n: int) -> torch.Tensor | None:
         y = self.check_labels_or_weights(labels, n)
         return None if y is None else y.to(self.device)
@@ -262,6 +376,9 @@ class FlowModel(GenerativeModel, library_name="aigc", tags=["flow-matching", "ai
             x = z.to(self.device, torch.float32).view(-1, 1, 28, 28)
             path = [x] if return_path else None
             x = self.integrate(x, y, steps=steps, guidance=guidance, solver=solver, path=path)
+            if self.critic is not None and self.critic_candidates > 1 and y is not None and y.dim() == 1 \
+                    and guidance != 0.0:
+                x, path = self._redraw_doubtful(z, x, y, path, steps=steps, guidance=guidance, solver=solver)
         finally:
             self.train(was_training)
         out = to_unit(x)
@@ -339,6 +456,13 @@ class FlowModel(GenerativeModel, library_name="aigc", tags=["flow-matching", "ai
         return to_unit(self.integrate(xt, y, t0=t0, t1=1.0, steps=n_steps, guidance=guidance, solver=solver))
 
 
+def with_critic(flow: FlowModel, critic_ch: int = 16, candidates: int = 4, threshold: float = 0.5) -> FlowModel:
+    """A copy of flow with a critic of `critic_ch` channels that redraws
+    class-guided pictures it rates below `threshold`, up to `candidates`
+    draws (same network, same device; the critic still to be fitted with
+    fit_critic). For giving an already trained checkpoint a critic."""
+    return rebuilt(flow, "critic", critic_ch=critic_ch, critic_candidates=candidates, critic_threshold=threshold)
+
 def _seed_noise(seed: int, n: int) -> torch.Tensor:
     return latent.seed_noise(seed, n, 28 * 28)              # (n, 784) on the CPU
 
@@ -381,4 +505,10 @@ class FlowRecipe(Recipe):
         flow, ema = self.modules["flow"], self.modules["flow_ema"]
         # a resume may have changed the sampler's defaults on the live model
         ema.set_objective(**{k: getattr(flow, k) for k in FlowModel.OBJECTIVE_ARGS})
+        if ema.critic is not None and not bool(ema.critic_fitted):
+            # once: the critic judges real pictures, which do not change as the flow trains; the
+            # live copy gets the same weights, so the average of the two leaves them as they are
+            ema.fit_critic(train_set.floats(), train_set.labels)
+            flow.critic.load_state_dict(ema.critic.state_dict())
+            flow.critic_fitted.fill_(True)
         return ema.eval()

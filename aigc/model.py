@@ -81,6 +81,17 @@ class HubModule(nn.Module, PyTorchModelHubMixin):
         return model.eval()
 
 
+def rebuilt(model: HubModule, part: str, **config) -> HubModule:
+    """A copy of model (same class and device, eval mode) with `config`
+    changed, for settings that add or replace the modules and buffers named
+    `part`...: every other weight is copied over, and must fit."""
+    kwargs = {k: v for k, v in (model._hub_mixin_config or {}).items() if k != "family"}
+    new = type(model)(**{**kwargs, **config}).to(model.device)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith(part)}
+    missing, unexpected = new.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.startswith(part) for k in missing), (missing, unexpected)
+    return new.eval()
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return f"{type(e).__name__}: " + (text.splitlines()[0][:300] if text else "no details")

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .model import GenerativeModel, check_images
+from .model import GenerativeModel, check_images, rebuilt
 from .recipe import Recipe
 
 LOG2PI = math.log(2 * math.pi)
@@ -321,13 +321,8 @@ def with_prior_components(vae: VAE, components: int, candidates: int = 1, thresh
     up to `candidates` draws per class-guided code, redrawn below `threshold`
     (same networks, same device; the prior still to be fitted with
     fit_class_prior). For refitting an already trained checkpoint."""
-    config = {k: v for k, v in (vae._hub_mixin_config or {}).items() if k != "family"}
-    config.update(prior_components=components, prior_candidates=candidates, prior_threshold=threshold)
-    new = VAE(**config).to(vae.device)
-    state = {k: v for k, v in vae.state_dict().items() if not k.startswith("prior_")}
-    missing, unexpected = new.load_state_dict(state, strict=False)
-    assert not unexpected and all(k.startswith("prior_") for k in missing), (missing, unexpected)
-    return new.eval()
+    return rebuilt(vae, "prior_", prior_components=components, prior_candidates=candidates,
+                   prior_threshold=threshold)
 
 
 @torch.no_grad()

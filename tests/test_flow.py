@@ -3,9 +3,12 @@ ways, guidance, SDEdit."""
 import pytest
 import torch
 
-from aigc.flow import FlowModel, FlowRecipe, SOLVERS
+import aigc
+from aigc import latent
+from aigc.data import class_names
+from aigc.flow import SOLVERS, FlowModel, FlowRecipe, to_unit
 
-from .conftest import CLASSES, TINY_FLOW
+from .conftest import CLASSES, TINY_FLOW, synthetic_set
 
 
 def test_a_training_step_lowers_the_loss_on_a_fixed_batch(synthetic):
@@ -118,3 +121,102 @@ def test_guidance_acts_only_inside_its_interval(tiny_flow):
     assert not torch.allclose(partly, plain) and not torch.allclose(partly, guided)
     with pytest.raises(ValueError, match="guidance_interval"):
         f.set_objective(default_steps=4, default_guidance=3.0, default_solver="euler", guidance_interval=(0.7, 0.2))
+
+
+# ---- the critic: redraw the pictures whose class it doubts -------------------------------------
+def critic_model(candidates: int = 4, threshold: float = 0.5, seed: int = 0) -> FlowModel:
+    torch.manual_seed(seed)
+    m = FlowModel(classes=class_names("mnist"), dataset="mnist", **TINY_FLOW, critic_ch=4,
+                  critic_candidates=candidates, critic_threshold=threshold).eval()
+    with torch.no_grad():   # as training would: the zero-initialised output layers come alive
+        for p in m.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    s = synthetic_set(seed=0)
+    m.fit_critic(s.floats(), s.labels, epochs=3)
+    return m
+
+
+def test_the_critic_redraws_doubted_pictures_and_keeps_their_best_draw():
+    m = critic_model()
+    assert bool(m.critic_fitted)
+    y = torch.arange(10).repeat(4)                                    # (40,)
+    m.set_objective(**{**{k: getattr(m, k) for k in FlowModel.OBJECTIVE_ARGS}, "critic_candidates": 1})
+    first = m.sample(40, y, seed=3, steps=2)
+    with torch.no_grad():
+        before = m.critic_scores(first * 2 - 1, y)
+    threshold = float(before.median())    # a tiny model's pictures: half of them doubted
+    m.set_objective(**{**{k: getattr(m, k) for k in FlowModel.OBJECTIVE_ARGS}, "critic_candidates": 4,
+                       "critic_threshold": threshold})
+    picked = m.sample(40, y, seed=3, steps=2)
+    with torch.no_grad():
+        after = m.critic_scores(picked * 2 - 1, y)
+    kept = before >= threshold
+    assert kept.any() and (~kept).any(), "the test needs both doubted and trusted pictures"
+    assert torch.equal(picked[kept], first[kept])                     # trusted: left as they were
+    assert not torch.equal(picked[~kept], first[~kept])               # doubted: some drawn again
+    assert (after >= before - 1e-6).all() and after[~kept].mean() > before[~kept].mean()
+    assert torch.equal(picked, m.sample(40, y, seed=3, steps=2))      # still one picture per seed
+
+
+def test_the_critic_leaves_guidance_0_blends_and_paths_consistent():
+    m = critic_model()
+    y = torch.arange(10).repeat(2)
+    off = FlowModel(**{**m._hub_mixin_config, "critic_candidates": 1}).eval()
+    off.load_state_dict(m.state_dict())
+    # guidance 0 ignores the class: nothing to judge
+    assert torch.equal(m.sample(20, y, seed=1, steps=2, guidance=0.0), off.sample(20, y, seed=1, steps=2, guidance=0.0))
+    # the path's last state is the picture drawn, redrawn rows included
+    z = latent.seed_noise(1, 20, 784)
+    x, path = m.generate(z, y, steps=2, return_path=True)
+    assert path.shape == (3, 20, 1, 28, 28) and torch.equal(path[-1], x) and torch.equal(x, m.generate(z, y, steps=2))
+    redrawn = (x != off.generate(z, y, steps=2)).flatten(1).any(1)    # (20,)
+    start = to_unit(z.view(-1, 1, 28, 28))
+    assert redrawn.any() and torch.equal(path[0][~redrawn], start[~redrawn])
+    assert (path[0][redrawn] != start[redrawn]).flatten(1).any(1).all()   # a redrawn row starts from other noise
+
+
+def test_a_critic_is_saved_and_loaded_with_the_model(tmp_path):
+    m = critic_model()
+    m.save_pretrained(tmp_path / "c")
+    back = aigc.load_folder(tmp_path / "c", device="cpu")
+    assert back.critic_ch == 4 and back.critic_candidates == 4 and bool(back.critic_fitted)
+    y = torch.arange(10).repeat(2)
+    assert torch.equal(back.sample(20, y, seed=5, steps=2), m.sample(20, y, seed=5, steps=2))
+
+
+@pytest.mark.parametrize("kwargs, match", [({"critic_candidates": 2}, "needs a critic"),
+                                           ({"critic_ch": 4, "critic_candidates": 0}, "critic_candidates"),
+                                           ({"critic_ch": 4, "critic_threshold": 1.0}, "critic_threshold"),
+                                           ({"critic_ch": -1}, "critic_ch")])
+def test_bad_critic_settings_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FlowModel(classes=class_names("mnist"), **TINY_FLOW, **kwargs)
+
+
+def test_training_fits_the_critic_once_and_the_average_keeps_it():
+    from aigc.flow import FlowRecipe
+
+    s = synthetic_set(seed=0)
+    r = FlowRecipe(class_names("mnist"), "mnist", 1e-3, torch.device("cpu"),
+                   {**TINY_FLOW, "critic_ch": 4, "critic_candidates": 2})
+    model = r.serving_model(s)
+    fitted = {k: v.clone() for k, v in model.critic.state_dict().items()}
+    assert bool(model.critic_fitted)
+    r.train_mode()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(2):
+        r.step(s.floats()[:16], s.labels[:16], g)
+    again = r.serving_model(s)
+    assert all(torch.equal(again.critic.state_dict()[k], v) for k, v in fitted.items())
+    assert all(p.grad is None for p in r.modules["flow"].critic.parameters())
+
+
+def test_a_trained_model_gets_a_critic_without_changing_its_network(tiny_flow):
+    from aigc.flow import with_critic
+
+    plain = tiny_flow
+    m = with_critic(plain, critic_ch=4, candidates=3, threshold=0.4)
+    assert m.critic_ch == 4 and m.critic_candidates == 3 and not bool(m.critic_fitted)
+    z, y = latent.seed_noise(2, 6, 784), torch.arange(6)
+    assert torch.equal(m.generate(z, y, guidance=0.0, steps=2), plain.generate(z, y, guidance=0.0, steps=2))
+    assert {k: v for k, v in m.state_dict().items() if not k.startswith("critic")}.keys() == plain.state_dict().keys()

@@ -132,3 +132,14 @@ def test_card_explains_coverage_copying_and_cas_beside_real_data():
     assert "recall 0.4" in text and "0.76" in text and "0.12% of 10,000 samples" in text and "0.03%" in text
     assert "scores 0.95" in text and "0.99 (3 epochs each)" in text
     assert evaluation_notes({"class_accuracy": 0.9}) == []
+
+
+def test_a_flow_card_says_how_it_samples_and_the_others_say_nothing():
+    from aigc.card import sampling_text
+    config = {"default_steps": 4, "default_solver": "midpoint", "default_guidance": 1.5,
+              "guidance_interval": [0.3, 1.0], "critic_ch": 16, "critic_candidates": 4, "critic_threshold": 0.5}
+    text = "\n".join(sampling_text(config))
+    assert "4 midpoint steps" in text and "guidance 1.5 for t in [0.3, 1]" in text
+    assert "below 0.5" in text and "up to 4 draws" in text
+    assert "critic" not in "\n".join(sampling_text({**config, "critic_candidates": 1}))
+    assert sampling_text({"ch": 32, "z_dim": 32}) == []
