@@ -335,6 +335,11 @@ class FlowModel(GenerativeModel, library_name="aigc", tags=["flow-matching", "ai
         if self.critic is None:
             raise ValueError("this model has no critic (critic_ch is 0)")
         g = torch.Generator().manual_seed(seed)
+        with torch.random.fork_rng(devices=[]):   # a fresh start from the seed alone: the same critic every time
+            torch.manual_seed(seed)
+            for layer in self.critic.modules():
+                if hasattr(layer, "reset_parameters"):
+                    layer.reset_parameters()
         y = torch.as_tensor(y, dtype=torch.long)
         opt = torch.optim.Adam(self.critic.parameters(), lr=lr)
         was_training = self.critic.training

@@ -220,3 +220,13 @@ def test_a_trained_model_gets_a_critic_without_changing_its_network(tiny_flow):
     z, y = latent.seed_noise(2, 6, 784), torch.arange(6)
     assert torch.equal(m.generate(z, y, guidance=0.0, steps=2), plain.generate(z, y, guidance=0.0, steps=2))
     assert {k: v for k, v in m.state_dict().items() if not k.startswith("critic")}.keys() == plain.state_dict().keys()
+
+
+def test_fitting_the_critic_depends_on_the_seed_alone():
+    s = synthetic_set(seed=0)
+    a, b = critic_model(), critic_model(seed=1)     # other global random state before fitting
+    b.load_state_dict({k: v for k, v in a.state_dict().items() if not k.startswith("critic")}, strict=False)
+    torch.manual_seed(123)
+    a.fit_critic(s.floats(), s.labels, epochs=1)
+    b.fit_critic(s.floats(), s.labels, epochs=1)
+    assert all(torch.equal(p, q) for p, q in zip(a.critic.parameters(), b.critic.parameters()))

@@ -94,3 +94,16 @@ def check_the_pictures():
     # and it is what the model draws from the same noise in one batch, up to rounding
     torch.set_num_threads(1)
     assert torch.allclose(one, model.generate(z, y, steps=3), atol=1e-5)
+
+
+def test_one_pass_grids_are_drawn_at_once_on_the_callers_thread():
+    from aigc.demo.rows import worth_it
+
+    assert worth_it(tiny_model("flow")) and not worth_it(tiny_model("gan")) and not worth_it(tiny_model("vae"))
+    threads, seen = [], []
+    out = RowPool(2).map(lambda i: (threads.append(threading.current_thread()), i)[1], range(3), seen.append,
+                         parallel=False)
+    assert out == [0, 1, 2] and set(threads) == {threading.current_thread()} and seen == [1 / 3, 2 / 3, 1.0]
+    gan = tiny_model("gan")
+    z, y = latent.seed_noise(1, 2 * ROWS, gan.z_dim), torch.arange(2 * ROWS) % 10
+    assert torch.equal(RowPool(2).generate(gan, z, y), gan.generate(z, y))   # one block: the model's own batch

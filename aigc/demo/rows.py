@@ -13,7 +13,8 @@ side; on a busy one, one after another; each block is computed the same way
 either way, so the bytes do not depend on load (nor on the number of cores).
 A request keeps at most `workers` blocks in the pool at once, so two
 requests share it block by block instead of one waiting for all of the
-other's.
+other's. Only multi-step samplers go through the pool (`worth_it`); a
+one-pass grid is drawn at once on the request's own thread.
 """
 from __future__ import annotations
 
@@ -52,12 +53,20 @@ class RowPool:
             return self._pool
 
     def map(self, fn: Callable[[T], R], items: Iterable[T],
-            progress: Callable[[float], None] | None = None) -> list[R]:
+            progress: Callable[[float], None] | None = None, parallel: bool = True) -> list[R]:
         """[fn(item) for item in items], computed in the pool, at most
         `workers` of them at once; progress(share done) after each. The
         first error raised by fn is raised here (blocks already running are
-        left to finish; none is started after it)."""
+        left to finish; none is started after it). parallel=False: one after
+        another on the caller's thread (see `worth_it`)."""
         items = list(items)
+        if not parallel:
+            out = []
+            for i, item in enumerate(items):
+                out.append(fn(item))
+                if progress is not None:
+                    progress((i + 1) / len(items))
+            return out
         pool, results = self._executor(), [None] * len(items)
         pending: dict[Future, int] = {}
         queue = iter(enumerate(items))
@@ -83,10 +92,22 @@ class RowPool:
     def generate(self, model, z: torch.Tensor, labels: torch.Tensor,
                  progress: Callable[[float], None] | None = None, **sampler) -> torch.Tensor:
         """model.generate(z, labels, **sampler) for z (n, z_dim) and labels (n,),
-        block by block -> images (n, 1, 28, 28) on the CPU."""
-        blocks = row_blocks(len(z))
-        out = self.map(lambda s: model.generate(z[s], labels[s], **sampler), blocks, progress)
+        block by block where that is worth it -> images (n, 1, 28, 28) on the CPU."""
+        parallel = worth_it(model)
+        blocks = row_blocks(len(z)) if parallel else [slice(0, len(z))]
+        out = self.map(lambda s: model.generate(z[s], labels[s], **sampler), blocks, progress, parallel)
         return torch.cat(out)
+
+
+def worth_it(model) -> bool:
+    """Whether a model's grids are drawn in blocks side by side: those of a
+    multi-step sampler (a flow model: 8 or more network passes per picture,
+    about 1.6 s for 64 on one thread). A one-pass GAN or VAE grid takes tens
+    of milliseconds, and most of its API round trip is the server's own
+    (about 100 ms either way): it is drawn at once on the request's thread."""
+    from ..families import FAMILIES
+
+    return FAMILIES[model.family].takes_guidance
 
 
 POOL = RowPool()   # the server's: one worker per core
