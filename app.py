@@ -361,13 +361,9 @@ def build_demo(models, *, checkpoints_dir=BUNDLED_DIR, examples_dir=EXAMPLES_DIR
             return f"{int(v):,}" if float(v).is_integer() else f"{v:g}"
 
         plain_errors(t_grid_epoch, "The epoch must be a whole number.")
-        for number, key in ((s_count, "ui.sample.count"), (s_seed, "ui.sample.seed"),
-                            (s_temp, "ui.sample.temperature"), (s_dl_count, "ui.download.count"),
-                            (c_count, "ui.sample.count"), (c_seed, "ui.sample.seed"),
-                            (i_seed_a, "ui.interpolate.seed_a"), (i_seed_b, "ui.interpolate.seed_b"),
-                            (i_steps, "ui.interpolate.steps"), (t_epoch, "ui.train.epoch"),
-                            (t_epochs, "ui.train.epochs"), (t_batch, "ui.train.batch"), (t_lr, "ui.train.lr")):
-            plain_errors(number, f"{i18n.EN[key]} must be a number from {num(number.minimum)} "
+        for number in (s_count, s_seed, s_temp, s_dl_count, c_count, c_seed, i_seed_a, i_seed_b, i_steps,
+                       t_epoch, t_epochs, t_batch, t_lr):   # each label is a ui() key: its English words
+            plain_errors(number, f"{i18n.EN[number.label.key]} must be a number from {num(number.minimum)} "
                                  f"to {num(number.maximum)}.")
 
         # ---- wiring --------------------------------------------------------
@@ -419,7 +415,7 @@ def build_demo(models, *, checkpoints_dir=BUNDLED_DIR, examples_dir=EXAMPLES_DIR
             go.click(make, [widgets[f] for f in fields], box, inputs_kwargs=in_lang, api_visibility="private").then(
                 None, box, box, js=links.ABSOLUTE_JS)
 
-        s_inputs = [s_family, s_dataset, s_class, s_count, s_seed, s_temp, s_ckpt, s_steps, s_guidance]
+        s_inputs = [linked_sample[f] for f in links.SAMPLE_FIELDS]   # the same order as a link's
         s_go.click(studio.sample, s_inputs, s_out, inputs_kwargs=in_lang, api_name="sample", **compute)
         s_near_go.click(studio.closest, [*s_inputs, s_space], [s_near, s_near_words], inputs_kwargs=in_lang,
                         api_name="closest", **compute)
@@ -444,7 +440,7 @@ def build_demo(models, *, checkpoints_dir=BUNDLED_DIR, examples_dir=EXAMPLES_DIR
         s_dataset.change(lambda d, c: studio.class_picker(d, c, every=True), [s_dataset, s_class], s_class,
                          api_visibility="private")
 
-        c_go.click(studio.compare, [c_dataset, c_class, c_count, c_seed, c_run], [c_gallery, c_table],
+        c_go.click(studio.compare, [linked_compare[f] for f in links.COMPARE_FIELDS], [c_gallery, c_table],
                    inputs_kwargs=in_lang, api_name="compare", **compute)
         c_tab.select(studio.quality_speed, None, c_chart, api_visibility="private", **compute)
         c_dataset.change(lambda d, c: studio.class_picker(d, c, every=True), [c_dataset, c_class], c_class,

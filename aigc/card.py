@@ -152,6 +152,7 @@ def sampling_text(config: dict) -> list[str]:
                  f"other noise, up to {config['critic_candidates']} draws, keeping the best-rated one")
     return ["## Sampling", "", text + ". `m.sample(..., steps=, guidance=, solver=)` changes them per call.", ""]
 
+
 def evaluation_notes(m: dict) -> list[str]:
     """Plain-language lines under the evaluation table: coverage, copying and
     the worth of the samples as training data, each beside what real data reaches."""

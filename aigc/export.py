@@ -43,7 +43,7 @@ from .model import MAX_SAMPLES, GenerativeModel
 FORMATS = ("parquet", "folder")
 MAX_EXPORT = 1_000_000        # images per export from the CLI
 MAX_DOWNLOAD = 1_000          # images per download from the page
-DOWNLOAD_FORMATS = ("parquet", "zip")
+DOWNLOAD_FORMATS = ("zip", "parquet")   # ZIP first: the page offers them in this order
 
 
 def class_counts(n: int, k: int) -> list[int]:

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import latent
-from .model import GenerativeModel, Labels, check_images, rebuilt
+from .model import GenerativeModel, Labels, check_images, check_redraws, rebuilt
 from .recipe import Recipe, ema_update, frozen_copy
 
 SOLVERS = ("euler", "midpoint", "heun")
@@ -168,16 +168,10 @@ class FlowModel(GenerativeModel, library_name="aigc", tags=["flow-matching", "ai
     def set_objective(self, *, default_steps: int, default_guidance: float, default_solver: str,
                       guidance_interval=(0.0, 1.0), critic_candidates: int = 1, critic_threshold: float = 0.5) -> None:
         self.check_sampler(default_steps, default_guidance, default_solver)
-        if isinstance(critic_candidates, bool) or not isinstance(critic_candidates, int) \
-                or not 1 <= critic_candidates <= MAX_CANDIDATES:
-            raise ValueError(f"critic_candidates must be a whole number from 1 to {MAX_CANDIDATES}, "
-                             f"got {critic_candidates!r}")
+        critic_candidates, critic_threshold = check_redraws(critic_candidates, critic_threshold, MAX_CANDIDATES, "critic")
         if critic_candidates > 1 and not self.critic_ch:
             raise ValueError("critic_candidates above 1 needs a critic (critic_ch above 0)")
-        if isinstance(critic_threshold, bool) or not isinstance(critic_threshold, (int, float)) \
-                or not 0.0 <= critic_threshold < 1.0:
-            raise ValueError(f"critic_threshold must be a probability in [0, 1), got {critic_threshold!r}")
-        self.critic_candidates, self.critic_threshold = critic_candidates, float(critic_threshold)
+        self.critic_candidates, self.critic_threshold = critic_candidates, critic_threshold
         if not isinstance(guidance_interval, (list, tuple)) or len(guidance_interval) != 2 \
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in guidance_interval) \
                 or not 0.0 <= guidance_interval[0] <= guidance_interval[1] <= 1.0:
@@ -320,8 +314,7 @@ class FlowModel(GenerativeModel, library_name="aigc", tags=["flow-matching", "ai
             score = self.critic_scores(xj, y[rows])
             better = score > best[rows]
             rows, xj = rows[better], xj[better]
-            x, best = x.clone(), best.clone()
-            x[rows], best[rows] = xj, score[better]
+            x[rows], best[rows] = xj, score[better]             # x and best are this call's own tensors
             if path is not None:
                 path = [p.clone().index_put_((rows,), q[better]) for p, q in zip(path, steps_j)]
         return x, path
@@ -467,6 +460,7 @@ def with_critic(flow: FlowModel, critic_ch: int = 16, candidates: int = 4, thres
     draws (same network, same device; the critic still to be fitted with
     fit_critic). For giving an already trained checkpoint a critic."""
     return rebuilt(flow, "critic", critic_ch=critic_ch, critic_candidates=candidates, critic_threshold=threshold)
+
 
 def _seed_noise(seed: int, n: int) -> torch.Tensor:
     return latent.seed_noise(seed, n, 28 * 28)              # (n, 784) on the CPU

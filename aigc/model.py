@@ -81,6 +81,16 @@ class HubModule(nn.Module, PyTorchModelHubMixin):
         return model.eval()
 
 
+def check_redraws(candidates, threshold, most: int, prefix: str) -> tuple[int, float]:
+    """The settings of a family's redraw rule (`{prefix}_candidates` draws at
+    most `most`, redrawn below `{prefix}_threshold`), checked -> (int, float)."""
+    if isinstance(candidates, bool) or not isinstance(candidates, int) or not 1 <= candidates <= most:
+        raise ValueError(f"{prefix}_candidates must be a whole number from 1 to {most}, got {candidates!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold < 1.0:
+        raise ValueError(f"{prefix}_threshold must be a probability in [0, 1), got {threshold!r}")
+    return candidates, float(threshold)
+
+
 def rebuilt(model: HubModule, part: str, **config) -> HubModule:
     """A copy of model (same class and device, eval mode) with `config`
     changed, for settings that add or replace the modules and buffers named
@@ -91,6 +101,7 @@ def rebuilt(model: HubModule, part: str, **config) -> HubModule:
     missing, unexpected = new.load_state_dict(state, strict=False)
     assert not unexpected and all(k.startswith(part) for k in missing), (missing, unexpected)
     return new.eval()
+
 
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .model import GenerativeModel, check_images, rebuilt
+from .model import GenerativeModel, check_images, check_redraws, rebuilt
 from .recipe import Recipe
 
 LOG2PI = math.log(2 * math.pi)
@@ -80,14 +80,8 @@ class VAE(GenerativeModel, library_name="aigc", tags=["vae", "aigc"]):
         # classes recognised but Frechet 3x). Draw j uses the noise z rotated
         # by a fixed orthogonal matrix, so it is N(0, I) too and a seed still
         # names one picture. 1: plain draws.
-        if not isinstance(prior_candidates, int) or isinstance(prior_candidates, bool) \
-                or not 1 <= prior_candidates <= MAX_CANDIDATES:
-            raise ValueError(f"prior_candidates must be a whole number from 1 to {MAX_CANDIDATES}, "
-                             f"got {prior_candidates!r}")
-        if isinstance(prior_threshold, bool) or not isinstance(prior_threshold, (int, float)) \
-                or not 0.0 <= prior_threshold < 1.0:
-            raise ValueError(f"prior_threshold must be a probability in [0, 1), got {prior_threshold!r}")
-        self.prior_candidates, self.prior_threshold = prior_candidates, float(prior_threshold)
+        self.prior_candidates, self.prior_threshold = check_redraws(prior_candidates, prior_threshold,
+                                                                    MAX_CANDIDATES, "prior")
         if prior_candidates > 1:
             k, h = len(classes), CODE_CLASSIFIER_HIDDEN
             rot = torch.linalg.qr(torch.randn(prior_candidates - 1, z_dim, z_dim,

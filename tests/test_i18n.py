@@ -4,6 +4,7 @@ English to everyone else, and pictures written in the page's language when
 the server has a font for it."""
 import ast
 import re
+import string
 from pathlib import Path
 
 import gradio as gr
@@ -16,7 +17,7 @@ import app
 from aigc import labels
 from aigc.demo import EVERY_CLASS, Studio, check_int
 from aigc.demo import i18n
-from aigc.demo.i18n import EN, ZH, Problem, Text, fields, foreign, say
+from aigc.demo.i18n import EN, ZH, Problem, Text, foreign, say
 from aigc.demo.lettering import Lettering
 from aigc.preprocess import NOT_AN_IMAGE
 
@@ -39,6 +40,11 @@ def test_no_key_is_written_twice(name):
     tree = ast.parse((LOCALES / name).read_text())
     keys = [k.value for node in ast.walk(tree) if isinstance(node, ast.Dict) for k in node.keys]
     assert len(keys) == len(set(keys)), sorted({k for k in keys if keys.count(k) > 1})
+
+
+def fields(template: str) -> set[str]:
+    """The {names} a template fills in."""
+    return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
 def test_chinese_templates_fill_in_the_same_fields():

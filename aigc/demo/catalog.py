@@ -21,7 +21,7 @@ from ..model import GenerativeModel
 from ..preprocess import prepare
 from ..runs import RunManager
 from .common import BUNDLED_CHOICE, DATASETS, EVERY_CLASS, FAMILIES, RUN_PREFIX, check_choice
-from .i18n import DEFAULT, Problem, Text, say, ui
+from .i18n import DEFAULT, Problem, Text, class_key, say, ui
 
 RUN_MODELS_KEPT = 8          # models of runs kept loaded (the pickers' cache)
 _model_tokens = itertools.count(1)
@@ -131,9 +131,8 @@ class Catalog:
     def class_choices(dataset: str, every: bool = False) -> list[tuple]:
         """The class pickers' choices: values the class names the models know
         (English), labels in the page's language ("every class" first with every)."""
-        names = class_names(dataset)
-        return ([(ui("ui.class.every"), EVERY_CLASS)] if every else []) + \
-            [(ui(f"ui.class.{dataset}.{i}") if dataset == "fashion" else n, n) for i, n in enumerate(names)]
+        names = ([EVERY_CLASS] if every else []) + class_names(dataset)
+        return [(n if class_key(dataset, n) is None else ui(class_key(dataset, n)), n) for n in names]
 
     def class_picker(self, dataset: str, current: str | None = None, every: bool = False,
                      default: int = 0) -> gr.Dropdown:

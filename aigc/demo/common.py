@@ -42,7 +42,7 @@ INTERPOLATIONS = {"two seeds": "seeds", "two classes": "classes", "two images": 
 PATHS = {"spherical": "spherical", "linear": "linear"}      # values are aigc.latent.PATHS keys
 FLOW_SOLVERS = {s: s for s in SOLVERS}
 EVERY_CLASS = "every class"                                   # a class value meaning one row per class
-DOWNLOAD_FORMATS = {"zip": "zip", "parquet": "parquet"}      # aigc.export's formats, ZIP first on the page
+DOWNLOAD_FORMATS = {f: f for f in export.DOWNLOAD_FORMATS}  # aigc.export's formats, in its order
 BUNDLED_CHOICE = "bundled"   # the model pickers' value for the demo's own model; runs are "run:<name>"
 RUN_PREFIX = "run:"
 
@@ -53,7 +53,7 @@ SAMPLER_STEPS = (1, 50)  # a flow model's solver steps the page offers
 GUIDANCE = (0.0, MAX_GUIDANCE)
 SCALE = 8                # nearest-neighbour upscale of single 28x28 pictures: 224 px
 MAX_MESSAGE = 400        # characters of an error message: what a visitor sent is never echoed whole
-assert SAMPLER_STEPS[1] <= MAX_STEPS and set(DOWNLOAD_FORMATS.values()) == set(export.DOWNLOAD_FORMATS)
+assert SAMPLER_STEPS[1] <= MAX_STEPS
 
 
 def serving_threads(concurrency: int | None = None, cores: int | None = None) -> tuple[int, int]:

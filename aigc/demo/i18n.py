@@ -30,7 +30,6 @@ import functools
 import json
 import logging
 import re
-import string
 from pathlib import Path
 
 import gradio as gr
@@ -45,9 +44,9 @@ log = logging.getLogger("aigc.demo")
 DEFAULT = "en"
 LANGUAGES = {"en": "English", "zh": "简体中文"}   # the switch shows each in its own language
 CATALOG = {"en": EN, "zh": ZH}
-LOCALES = {"en": "en", "zh": "zh-CN"}            # the frontend's locale for each page language
 # Browsers that ask for zh-TW or zh-HK get the Simplified words rather than English.
 FRONTEND_LOCALES = {"en": ("en",), "zh": ("zh-CN", "zh")}
+LOCALES = {lang: locales[0] for lang, locales in FRONTEND_LOCALES.items()}   # the frontend's locale per language
 
 
 def language(lang) -> str:
@@ -64,15 +63,26 @@ def say(lang, key: str, **values) -> str:
     return template.format(**{k: v.say(lang) if isinstance(v, Text) else v for k, v in values.items()})
 
 
+def say_known(lang, key: str, fallback: str) -> str:
+    """say(lang, key) where the catalogues have `key`; `fallback` as it is where not
+    (a metric, series, state or family the catalogues do not name)."""
+    return say(lang, key) if key in EN else fallback
+
+
+def class_key(dataset: str, name: str) -> str | None:
+    """The key that names a class on the page ("every class"; Fashion-MNIST's
+    classes by index); None where the name is shown as it is (digits, unknown names)."""
+    if name == "every class":
+        return "ui.class.every"
+    names = class_names(dataset) if dataset == "fashion" else []
+    return f"ui.class.fashion.{names.index(name)}" if name in names else None
+
+
 def class_label(dataset: str, name: str, lang) -> str:
     """A class name as the page says it ("T-shirt/top" -> "T恤/上衣"; "every
     class"); a name the dataset does not have, as it is."""
-    names = class_names(dataset) if dataset in ("mnist", "fashion") else []
-    if name == "every class":
-        return say(lang, "ui.class.every")
-    if dataset == "fashion" and name in names:
-        return say(lang, f"ui.class.fashion.{names.index(name)}")
-    return name
+    key = class_key(dataset, name)
+    return name if key is None else say(lang, key)
 
 
 class Text:
@@ -125,11 +135,6 @@ def page_i18n(extra: dict[str, dict[str, str]] | None = None) -> gr.I18n:
         for lang in CATALOG:
             words[lang][key] = by_lang.get(lang, by_lang[DEFAULT])
     return gr.I18n(**{locale: words[lang] for lang, locales in FRONTEND_LOCALES.items() for locale in locales})
-
-
-def fields(template: str) -> set[str]:
-    """The {names} a template fills in."""
-    return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
 # ---- errors written by parts of aigc that speak English only -------------------

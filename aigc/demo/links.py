@@ -183,12 +183,12 @@ class Links:
             gr.Warning(" ".join(notes), title=say(lang, "msg.link.title"))
         return (lang, lang, selected, *sample, *interpolate, *compare)
 
-    def _family(self, reader: Reader, allowed: dict, dataset_default: str):
-        """(family, dataset) of a model this server has; allowed: the families the tab offers."""
-        default = SAMPLE_DEFAULTS["family"] if SAMPLE_DEFAULTS["family"] in allowed.values() else \
-            next(iter(allowed.values()))
+    def _family(self, reader: Reader, allowed: dict, defaults: dict):
+        """(family, dataset) of a model this server has; allowed: the families the tab offers;
+        defaults: the tab's."""
+        default = defaults["family"] if defaults["family"] in allowed.values() else next(iter(allowed.values()))
         family = reader.choice("family", allowed.values(), default)
-        dataset = reader.choice("dataset", DATASETS.values(), dataset_default)
+        dataset = reader.choice("dataset", DATASETS.values(), defaults["dataset"])
         if (family, dataset) not in self.catalog.models:   # a family this server has only for the other dataset
             reader.problems.append(f"family={family}")
             family = next((f for f in allowed.values() if (f, dataset) in self.catalog.models), family)
@@ -200,7 +200,7 @@ class Links:
 
     def _open_sample(self, reader: Reader) -> tuple:
         d, lang = SAMPLE_DEFAULTS, reader.lang
-        family, dataset = self._family(reader, self.catalog.families(), d["dataset"])
+        family, dataset = self._family(reader, self.catalog.families(), d)
         names = class_names(dataset)
         class_name = reader.choice("class", [EVERY_CLASS, *names], d["class"])
         count = reader.get("count", lambda r: read_int(r, 1, MAX_COUNT), d["count"])
@@ -225,7 +225,7 @@ class Links:
         mode = reader.choice("mode", INTERPOLATIONS.values(), d["mode"])
         families = self.catalog.families()
         allowed = {k: v for k, v in ENCODERS.items() if v in families.values()} if mode == "images" else families
-        family, dataset = self._family(reader, allowed, d["dataset"])
+        family, dataset = self._family(reader, allowed, d)
         names = class_names(dataset)
         seed_a = reader.get("seed_a", lambda r: read_int(r, 0, MAX_SEED), d["seed_a"], mode != "images")
         seed_b = reader.get("seed_b", lambda r: read_int(r, 0, MAX_SEED), d["seed_b"], mode == "seeds")

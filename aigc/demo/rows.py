@@ -25,6 +25,8 @@ from typing import Callable, Iterable, TypeVar
 
 import torch
 
+from ..families import FAMILIES
+
 ROWS = 32   # pictures per block: a block of 32 rows gives the same bits as one of 64 (checked in tests)
 
 T = TypeVar("T")
@@ -90,11 +92,16 @@ class RowPool:
         return results
 
     def generate(self, model, z: torch.Tensor, labels: torch.Tensor,
-                 progress: Callable[[float], None] | None = None, **sampler) -> torch.Tensor:
+                 progress: Callable[[float], None] | None = None, group: int | None = None,
+                 **sampler) -> torch.Tensor:
         """model.generate(z, labels, **sampler) for z (n, z_dim) and labels (n,),
-        block by block where that is worth it -> images (n, 1, 28, 28) on the CPU."""
-        parallel = worth_it(model)
-        blocks = row_blocks(len(z)) if parallel else [slice(0, len(z))]
+        block by block where that is worth it -> images (n, 1, 28, 28) on the CPU.
+        group: blocks are cut within each run of `group` rows (a grid's classes),
+        so each is cut as a grid of that many alone; otherwise each group is one block."""
+        parallel, n = worth_it(model), len(z)
+        group = group or n
+        blocks = [slice(start + s.start, start + s.stop) for start in range(0, n, group)
+                  for s in (row_blocks(min(group, n - start)) if parallel else [slice(0, min(group, n - start))])]
         out = self.map(lambda s: model.generate(z[s], labels[s], **sampler), blocks, progress, parallel)
         return torch.cat(out)
 
@@ -105,8 +112,6 @@ def worth_it(model) -> bool:
     about 1.6 s for 64 on one thread). A one-pass GAN or VAE grid takes tens
     of milliseconds, and most of its API round trip is the server's own
     (about 100 ms either way): it is drawn at once on the request's thread."""
-    from ..families import FAMILIES
-
     return FAMILIES[model.family].takes_guidance
 
 

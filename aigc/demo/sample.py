@@ -17,7 +17,7 @@ from .common import (BUNDLED_CHOICE, DOWNLOAD_FORMATS, EVERY_CLASS, MAX_COUNT, M
                      check_int, check_number, friendly, picture, sampler_settings)
 from .i18n import DEFAULT, Problem, Text, say
 from .lettering import Lettering
-from .rows import POOL as ROW_POOL, row_blocks, worth_it
+from .rows import POOL as ROW_POOL
 
 PATH_SAMPLES = 8         # pictures whose path from noise is shown
 PATH_FRAME_MS = 180      # per step of the path animation; the finished picture is held longer
@@ -77,15 +77,14 @@ class SampleTab:
         report = progress is not None and (steps is not None or k * n > CHUNK)
         classes = list(range(k)) if class_name == EVERY_CLASS else [self.catalog.class_index(model, class_name)]
         z = latent.seed_noise(seed, n, model.z_dim) * t      # (n, z_dim): as model.sample draws it, the same for every class
-        # block = (class, rows): each class's rows cut as a one-class grid cuts them, so picture i of
-        # class c is the same in both grids; the blocks run side by side on a quiet server (aigc.demo.rows)
-        parallel = worth_it(model)
-        blocks = [(c, s) for c in classes for s in (row_blocks(n) if parallel else [slice(0, n)])]
+        y = torch.tensor(classes).repeat_interleave(n)                      # (k n,)
         if report:
             progress(0.0, desc=words)
-        images = ROW_POOL.map(lambda b: model.generate(z[b[1]], torch.full((len(z[b[1]]),), b[0]), **sampler),
-                              blocks, (lambda done: progress(done, desc=words)) if report else None, parallel)
-        return torch.cat(images), torch.tensor(classes).repeat_interleave(n)   # (k n, 1, 28, 28), (k n,)
+        # each class's rows cut into blocks as a one-class grid cuts them (group=n), so picture i of
+        # class c is the same in both grids; the blocks run side by side on a quiet server
+        images = ROW_POOL.generate(model, z.repeat(k, 1), y, (lambda done: progress(done, desc=words))
+                                   if report else None, group=n, **sampler)
+        return images, y                                                     # (k n, 1, 28, 28), (k n,)
 
     def _checked(self, family, dataset, class_name, count, seed, temperature, checkpoint, steps, guidance,
                  most: int = MAX_COUNT, count_what: str = "msg.what.count"):

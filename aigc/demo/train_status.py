@@ -21,7 +21,7 @@ from ..io import read_jsonl
 from ..runs import MAX_BATCH, MAX_EPOCHS, RunManager, RunStatus
 from .catalog import Catalog
 from .common import DATASETS, FAMILIES, RUN_PREFIX, check_choice, check_int, check_number, friendly
-from .i18n import DEFAULT, EN, Problem, Text, say
+from .i18n import DEFAULT, EN, Problem, Text, say, say_known
 from ..guard import short
 
 log = logging.getLogger("aigc.demo")
@@ -45,12 +45,12 @@ FLOOR_SERIES = "real-data floor"
 
 
 def metric_name(key: str, lang: str = DEFAULT) -> str:
-    return say(lang, f"msg.metric.{key}") if f"msg.metric.{key}" in EN else key
+    return say_known(lang, f"msg.metric.{key}", key)
 
 
 def series_name(name: str, lang: str = DEFAULT) -> str:
     """A plotted series (a loss as aigc.families names it, a history column, the floor) in `lang`."""
-    return say(lang, f"msg.series.{name}") if f"msg.series.{name}" in EN else name
+    return say_known(lang, f"msg.series.{name}", name)
 
 
 class TrainStatusTab:
@@ -308,8 +308,8 @@ class TrainStatusTab:
         f = training_facts(folder)
         params = f"{f['parameters']:,}" if f["parameters"] else "?"
         device = f"{f['device']} ({f['hardware']})" if f["hardware"] else f["device"]
-        family, dataset = (say(lang, key) if key in EN else raw for key, raw in
-                           ((f"ui.family.{f['family']}", f["family"]), (f"ui.dataset.{f['dataset']}", f["dataset"])))
+        family = say_known(lang, f"ui.family.{f['family']}", f["family"])
+        dataset = say_known(lang, f"ui.dataset.{f['dataset']}", f["dataset"])
         rows = [("family", family), ("dataset", dataset),
                 ("epochs", say(lang, "msg.facts.epochs_value", epochs=f["epochs"], steps=f["steps"])),
                 ("parameters", params), ("wall_time", say(lang, "msg.facts.minutes", m=f["wall_time_s"] / 60)),
@@ -436,7 +436,7 @@ def progress_html(st: RunStatus, other: bool = False, lang: str = DEFAULT) -> st
     shown is not the checkpoint picked (it is the one training now)."""
     pct = round(100 * st.fraction)
     note = " " + say(lang, "msg.run.pick_to_follow", name=st.name) if other else ""
-    state = say(lang, f"msg.state.{st.state}") if f"msg.state.{st.state}" in EN else st.state
+    state = say_known(lang, f"msg.state.{st.state}", st.state)
     return (f'<div class="run-live" data-state="{st.state}">'
             f'<div class="run-bar" role="progressbar" aria-valuenow="{pct}" aria-valuemin="0" aria-valuemax="100">'
             f'<div style="width: {pct}%"></div></div>'
